@@ -1,0 +1,210 @@
+/**
+ * Configuration, parsed once per isolate with zod into a typed `Config`.
+ *
+ * Rules (CONTRACT section 2):
+ * - an integration with none of its credentials set is disabled, and `/health` says why;
+ * - an integration with some of them set is being enabled, so every missing or malformed key
+ *   of it is an error that names the key (never a crash later, deep in a connector);
+ * - `SANDBOX=true` fills absent credentials with the sandbox's own and points every base URL
+ *   at the built-in fakes.
+ */
+import { z } from "zod";
+import { SANDBOX_CREDENTIALS, SANDBOX_ORIGIN } from "./sandbox/credentials";
+
+export type Integration = "hubspot" | "mailchimp" | "shopify" | "salesforce" | "postmark" | "stripe";
+export const INTEGRATIONS: readonly Integration[] = ["hubspot", "mailchimp", "shopify", "salesforce", "postmark", "stripe"];
+
+export type Disabled = { enabled: false; reason: string };
+type Enabled<T> = { enabled: true } & T;
+
+export interface HubSpotConfig { baseUrl: string; accessToken: string; clientSecret: string }
+export interface MailchimpConfig { baseUrl: string; apiKey: string; listId: string; webhookSecret: string }
+export interface ShopifyConfig { webhookSecret: string }
+export interface SalesforceConfig { loginUrl: string; clientId: string; clientSecret: string; apiVersion: string; externalIdField: string }
+export interface StripeConfig { baseUrl: string; secretKey: string }
+export interface PostmarkConfig { baseUrl: string; serverToken: string; from: string; welcomeTemplate: string }
+
+export interface Config {
+  sandbox: boolean;
+  adminToken: string | null;
+  hubspot: Enabled<HubSpotConfig> | Disabled;
+  mailchimp: Enabled<MailchimpConfig> | Disabled;
+  shopify: Enabled<ShopifyConfig> | Disabled;
+  salesforce: Enabled<SalesforceConfig> | Disabled;
+  stripe: Enabled<StripeConfig> | Disabled;
+  postmark: Enabled<PostmarkConfig> | Disabled;
+  crm: { lostProperty: string | null; lostValue: string | null; subscriptionProperty: string | null };
+  conflictPolicy: "latest-wins" | "escalate";
+  retry: { scheduleSeconds: number[]; maxAgeSeconds: number };
+  alertWebhookUrl: string | null;
+  auditRetentionDays: number;
+}
+
+export interface ConfigIssue { key: string; message: string }
+
+/** A configuration that cannot run; `issues` name every offending key. */
+export class ConfigError extends Error {
+  readonly code = "invalid_config";
+  constructor(readonly issues: ConfigIssue[]) {
+    super(`invalid configuration: ${issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`);
+  }
+}
+
+// Empty strings (as in a copied .dev.vars.example) mean "not set".
+const optionalText = z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), z.string().trim().optional());
+const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ""));
+const boolText = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const positiveInt = z.coerce.number().int().positive();
+const retrySchedule = z
+  .string()
+  .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, "a comma-separated list of whole seconds, e.g. 0,1,5,30,300")
+  .transform((s) => s.split(",").map((n) => Number(n.trim())));
+// Mailchimp keys end in the data center, e.g. `…-us21`; the API host is derived from it.
+const mailchimpKey = z.string().regex(/^[A-Za-z0-9]+-[a-z]+\d+$/, "expected <key>-<dc>, e.g. abc123-us21");
+
+type Raw = Record<string, unknown>;
+
+class Reader {
+  readonly issues: ConfigIssue[] = [];
+  constructor(private readonly raw: Raw) {}
+
+  text(key: string): string | undefined {
+    return optionalText.parse(this.raw[key]);
+  }
+
+  /** Parses `key` with `schema` when set; records an issue naming the key when malformed. */
+  parse<T>(key: string, schema: z.ZodType<T>, fallback?: string): T | undefined {
+    const value = this.text(key) ?? fallback;
+    if (value === undefined) return undefined;
+    const result = schema.safeParse(value);
+    if (result.success) return result.data;
+    this.issues.push({ key, message: result.error.issues[0]?.message ?? "malformed" });
+    return undefined;
+  }
+
+  /**
+   * The enable-or-disable rule for one integration: all of `required` present -> the values;
+   * none present -> disabled with a reason; some present -> an issue for each missing key.
+   */
+  integration(name: string, required: string[]): Record<string, string> | Disabled {
+    const values = Object.fromEntries(required.map((k) => [k, this.text(k)]));
+    const missing = required.filter((k) => values[k] === undefined);
+    if (missing.length === required.length) return { enabled: false, reason: `disabled: ${missing.join(", ")} not set` };
+    for (const key of missing) this.issues.push({ key, message: `required when ${name} is configured` });
+    return values as Record<string, string>;
+  }
+}
+
+function isDisabled(v: Record<string, string> | Disabled): v is Disabled {
+  return (v as Disabled).enabled === false;
+}
+
+/** Parses raw bindings into a `Config`, or throws `ConfigError` naming each bad key. */
+export function parseConfig(input: Raw): Config {
+  const sandbox = boolText.safeParse(optionalText.parse(input.SANDBOX) ?? "false");
+  const isSandbox = sandbox.success && sandbox.data;
+  // In sandbox mode, absent credentials fall back to the fakes' own.
+  const raw: Raw = isSandbox ? { ...SANDBOX_CREDENTIALS, ...withoutEmpty(input) } : input;
+  const r = new Reader(raw);
+  if (!sandbox.success) r.issues.push({ key: "SANDBOX", message: "expected true or false" });
+
+  const adminToken = r.text("ADMIN_TOKEN") ?? null;
+  if (!isSandbox && adminToken === null) r.issues.push({ key: "ADMIN_TOKEN", message: "required outside sandbox mode" });
+
+  const base = (key: string, real: string, sandboxPath: string) =>
+    r.parse(key, url, isSandbox ? `${SANDBOX_ORIGIN}${sandboxPath}` : real);
+
+  const hubspot = ((): Config["hubspot"] => {
+    const v = r.integration("hubspot", ["HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET"]);
+    if (isDisabled(v)) return v;
+    const baseUrl = base("HUBSPOT_BASE_URL", "https://api.hubapi.com", "/hubspot") ?? "";
+    return { enabled: true, baseUrl, accessToken: v.HUBSPOT_ACCESS_TOKEN!, clientSecret: v.HUBSPOT_CLIENT_SECRET! };
+  })();
+
+  const mailchimp = ((): Config["mailchimp"] => {
+    const v = r.integration("mailchimp", ["MAILCHIMP_API_KEY", "MAILCHIMP_LIST_ID", "MAILCHIMP_WEBHOOK_SECRET"]);
+    if (isDisabled(v)) return v;
+    const apiKey = r.parse("MAILCHIMP_API_KEY", mailchimpKey) ?? "";
+    const dc = apiKey.split("-").pop() ?? "";
+    const baseUrl = base("MAILCHIMP_BASE_URL", `https://${dc}.api.mailchimp.com`, "/mailchimp") ?? "";
+    return { enabled: true, baseUrl, apiKey, listId: v.MAILCHIMP_LIST_ID!, webhookSecret: v.MAILCHIMP_WEBHOOK_SECRET! };
+  })();
+
+  const shopify = ((): Config["shopify"] => {
+    const v = r.integration("shopify", ["SHOPIFY_WEBHOOK_SECRET"]);
+    return isDisabled(v) ? v : { enabled: true, webhookSecret: v.SHOPIFY_WEBHOOK_SECRET! };
+  })();
+
+  const salesforce = ((): Config["salesforce"] => {
+    const v = r.integration("salesforce", ["SALESFORCE_LOGIN_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET"]);
+    if (isDisabled(v)) return v;
+    return {
+      enabled: true,
+      loginUrl: r.parse("SALESFORCE_LOGIN_URL", url) ?? "",
+      clientId: v.SALESFORCE_CLIENT_ID!,
+      clientSecret: v.SALESFORCE_CLIENT_SECRET!,
+      apiVersion: r.parse("SALESFORCE_API_VERSION", z.string().regex(/^v\d+\.\d$/, "expected e.g. v62.0"), "v62.0") ?? "v62.0",
+      externalIdField: r.text("SALESFORCE_EXTERNAL_ID_FIELD") ?? "Shopify_Customer_Id__c",
+    };
+  })();
+
+  const stripe = ((): Config["stripe"] => {
+    const v = r.integration("stripe", ["STRIPE_SECRET_KEY"]);
+    if (isDisabled(v)) return v;
+    return { enabled: true, secretKey: v.STRIPE_SECRET_KEY!, baseUrl: base("STRIPE_BASE_URL", "https://api.stripe.com", "/stripe") ?? "" };
+  })();
+
+  const postmark = ((): Config["postmark"] => {
+    const v = r.integration("postmark", ["POSTMARK_SERVER_TOKEN", "POSTMARK_FROM", "POSTMARK_WELCOME_TEMPLATE"]);
+    if (isDisabled(v)) return v;
+    return {
+      enabled: true,
+      serverToken: v.POSTMARK_SERVER_TOKEN!,
+      from: v.POSTMARK_FROM!,
+      welcomeTemplate: v.POSTMARK_WELCOME_TEMPLATE!,
+      baseUrl: base("POSTMARK_BASE_URL", "https://api.postmarkapp.com", "/postmark") ?? "",
+    };
+  })();
+
+  const config: Config = {
+    sandbox: isSandbox,
+    adminToken,
+    hubspot,
+    mailchimp,
+    shopify,
+    salesforce,
+    stripe,
+    postmark,
+    crm: {
+      lostProperty: r.text("CRM_LOST_PROPERTY") ?? null,
+      lostValue: r.text("CRM_LOST_VALUE") ?? null,
+      subscriptionProperty: r.text("CRM_SUBSCRIPTION_PROPERTY") ?? null,
+    },
+    conflictPolicy: r.parse("CONFLICT_POLICY", z.enum(["latest-wins", "escalate"]), "latest-wins") ?? "latest-wins",
+    retry: {
+      scheduleSeconds: r.parse("RETRY_SCHEDULE", retrySchedule, "0,1,5,30,300") ?? [0, 1, 5, 30, 300],
+      maxAgeSeconds: r.parse("RETRY_MAX_AGE", positiveInt, "86400") ?? 86400,
+    },
+    alertWebhookUrl: r.parse("ALERT_WEBHOOK_URL", url) ?? null,
+    auditRetentionDays: r.parse("AUDIT_RETENTION_DAYS", positiveInt, "90") ?? 90,
+  };
+  if (r.issues.length > 0) throw new ConfigError(r.issues);
+  return config;
+}
+
+function withoutEmpty(raw: Raw): Raw {
+  return Object.fromEntries(Object.entries(raw).filter(([, v]) => !(typeof v === "string" && v.trim() === "")));
+}
+
+// Bindings are fixed for the life of an isolate: parse once per env object.
+const cache = new WeakMap<object, Config>();
+
+/** The parsed configuration of `env`; throws `ConfigError` (with every bad key) when it cannot run. */
+export function getConfig(env: object): Config {
+  let config = cache.get(env);
+  if (!config) {
+    config = parseConfig(env as Raw);
+    cache.set(env, config);
+  }
+  return config;
+}

@@ -1,0 +1,99 @@
+/**
+ * The D1 schema. drizzle-kit generates `migrations/` from this file (`npm run db:generate`);
+ * never edit a generated migration by hand.
+ */
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Every inbound event the consumer has seen once. Written by the consumer, never by ingest. */
+export const events = sqliteTable(
+  "events",
+  {
+    id: text("id").primaryKey(),
+    source: text("source").notNull(),
+    type: text("type").notNull(),
+    dedupeKey: text("dedupe_key").notNull(),
+    entityKey: text("entity_key"),
+    /** The queue delivery that owns this event; another delivery of the same event is a duplicate. */
+    deliveryId: text("delivery_id").notNull(),
+    payload: text("payload").notNull(),
+    status: text("status", {
+      enum: ["processing", "retrying", "done", "dead", "ignored", "invalid"],
+    }).notNull(),
+    duplicates: integer("duplicates").notNull().default(0),
+    lastError: text("last_error"),
+    receivedAt: integer("received_at").notNull(),
+    occurredAt: integer("occurred_at"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("events_source_dedupe").on(t.source, t.dedupeKey),
+    index("events_received").on(t.receivedAt),
+    index("events_status_received").on(t.status, t.receivedAt),
+  ],
+);
+
+/** The action ledger: one row per event x action; a `done` row is never run again. */
+export const actions = sqliteTable(
+  "actions",
+  {
+    eventId: text("event_id").notNull(),
+    action: text("action").notNull(),
+    flow: text("flow").notNull(),
+    entityKey: text("entity_key"),
+    state: text("state", { enum: ["pending", "running", "done", "failed", "dead"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+    lastStatus: integer("last_status"),
+    nextAttemptAt: integer("next_attempt_at"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.eventId, t.action] }), index("actions_state").on(t.state, t.updatedAt)],
+);
+
+/** Every outbound API call, secrets redacted before the row is built. */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    eventId: text("event_id"),
+    entityKey: text("entity_key"),
+    action: text("action"),
+    connector: text("connector").notNull(),
+    method: text("method").notNull(),
+    url: text("url").notNull(),
+    requestBody: text("request_body"),
+    status: integer("status"),
+    responseBody: text("response_body"),
+    durationMs: integer("duration_ms").notNull(),
+    attempt: integer("attempt").notNull(),
+    outcome: text("outcome", { enum: ["success", "transient", "permanent"] }).notNull(),
+    error: text("error"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    index("audit_created").on(t.createdAt),
+    index("audit_event").on(t.eventId),
+    index("audit_connector_created").on(t.connector, t.createdAt),
+  ],
+);
+
+/** Events (or single actions of them) that will not be retried any more, kept for replay. */
+export const deadLetters = sqliteTable(
+  "dead_letters",
+  {
+    id: text("id").primaryKey(),
+    eventId: text("event_id").notNull(),
+    action: text("action"),
+    source: text("source").notNull(),
+    reason: text("reason").notNull(),
+    /** The raw queue message, kept only when it could not be read as an event (no event row). */
+    body: text("body"),
+    createdAt: integer("created_at").notNull(),
+    replayedAt: integer("replayed_at"),
+    replayCount: integer("replay_count").notNull().default(0),
+  },
+  (t) => [index("dead_letters_created").on(t.createdAt), index("dead_letters_event").on(t.eventId)],
+);
+
+export const schema = { events, actions, auditLog, deadLetters };

@@ -1,0 +1,69 @@
+/**
+ * Errors as values with codes. Domain code returns or throws `AppError`s; one place
+ * (`statusOf`) maps a code to its HTTP status, and the HTTP edge renders
+ * `{"error": {"code", "message"}}` (CONTRACT section 3).
+ */
+export type ErrorCode =
+  | "missing_signature"
+  | "invalid_signature"
+  | "stale_timestamp"
+  | "malformed_body"
+  | "invalid_payload"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "unknown_source"
+  | "unauthorized"
+  | "not_found"
+  | "method_not_allowed"
+  | "unavailable"
+  | "invalid_config"
+  | "internal";
+
+export function statusOf(code: ErrorCode): 400 | 401 | 404 | 405 | 413 | 415 | 500 | 503 {
+  switch (code) {
+    case "missing_signature":
+    case "invalid_signature":
+    case "stale_timestamp":
+    case "unauthorized":
+      return 401;
+    case "malformed_body":
+    case "invalid_payload":
+      return 400;
+    case "payload_too_large":
+      return 413;
+    case "unsupported_media_type":
+      return 415;
+    case "unknown_source":
+    case "not_found":
+      return 404;
+    case "method_not_allowed":
+      return 405;
+    case "unavailable":
+      return 503;
+    case "invalid_config":
+    case "internal":
+      return 500;
+  }
+}
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+
+  toResponse(): Response {
+    return errorResponse(this.code, this.message);
+  }
+}
+
+export function errorResponse(code: ErrorCode, message: string): Response {
+  return Response.json({ error: { code, message } }, { status: statusOf(code) });
+}
+
+/** A tagged failure for validators that do not throw. */
+export type Failure = { ok: false; code: ErrorCode; message: string };
+export const fail = (code: ErrorCode, message: string): Failure => ({ ok: false, code, message });

@@ -1,0 +1,27 @@
+/**
+ * The HTTP surface: route modules joined under their prefixes, and the one place that turns
+ * an error into a response.
+ */
+import { Hono } from "hono";
+import { ConfigError } from "../config";
+import { AppError, errorResponse } from "../errors";
+import { log } from "../observability/log";
+import type { AppEnv } from "./app-env";
+import { health } from "./health";
+import { sandbox } from "./sandbox";
+import { webhooks } from "./webhooks";
+
+export const app = new Hono<AppEnv>()
+  .route("/health", health)
+  .route("/webhooks", webhooks)
+  .route("/sandbox", sandbox)
+  .notFound(() => errorResponse("not_found", "no such route"))
+  .onError((error) => {
+    if (error instanceof AppError) return error.toResponse();
+    if (error instanceof ConfigError) {
+      log("config_error", { issues: error.issues }, "error");
+      return errorResponse("invalid_config", error.message);
+    }
+    log("unhandled_error", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, "error");
+    return errorResponse("internal", "internal error");
+  });

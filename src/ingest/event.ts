@@ -1,0 +1,29 @@
+/**
+ * The one shape every source's webhook becomes before it goes on the queue.
+ */
+import { z } from "zod";
+import { sha256Hex } from "./crypto";
+
+export const SOURCES = ["hubspot", "mailchimp", "shopify"] as const;
+export type Source = (typeof SOURCES)[number];
+
+export const InboundEvent = z.object({
+  /** Derived from source + dedupeKey, so a provider's redelivery gets the same id. */
+  id: z.string(),
+  source: z.enum(SOURCES),
+  /** The provider's own event type, e.g. `contact.creation`, `subscribe`, `orders/create`. */
+  type: z.string(),
+  dedupeKey: z.string(),
+  /** The entity whose changes this event carries (`contact:<crm id>`, `email:<address>`, `customer:<shopify id>`). */
+  entityKey: z.string().nullable(),
+  receivedAt: z.number(),
+  /** The provider's timestamp of the change, in ms; null when the provider sends none. */
+  occurredAt: z.number().nullable(),
+  /** The provider's event, ids kept as strings (see parseJsonLossless). */
+  payload: z.record(z.string(), z.unknown()),
+});
+export type InboundEvent = z.infer<typeof InboundEvent>;
+
+export async function eventIdFor(source: Source, dedupeKey: string): Promise<string> {
+  return `evt_${(await sha256Hex(`${source}\u0000${dedupeKey}`)).slice(0, 32)}`;
+}

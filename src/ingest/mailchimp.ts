@@ -1,0 +1,75 @@
+/**
+ * Mailchimp list webhooks: form-encoded, authenticated only by a secret in the URL
+ * (Mailchimp signs nothing), e.g.
+ * `type=unsubscribe&fired_at=2009-03-26 21:40:57&data[email]=a@b.c&data[merges][FNAME]=Ann`.
+ * https://mailchimp.com/developer/marketing/guides/sync-audience-data-webhooks/
+ */
+import { fail, type Failure } from "../errors";
+import { constantTimeEqual, sha256Hex } from "./crypto";
+import { eventIdFor, type InboundEvent } from "./event";
+
+export function verifyMailchimpSecret(given: string | undefined, expected: string): { ok: true } | Failure {
+  if (!given) return fail("missing_signature", "the webhook URL has no secret segment");
+  if (!constantTimeEqual(given, expected)) return fail("invalid_signature", "the webhook URL secret does not match");
+  return { ok: true };
+}
+
+type Nested = { [key: string]: string | Nested };
+
+/** `data[merges][FNAME]=Ann` -> `{ data: { merges: { FNAME: "Ann" } } }`. */
+export function parseBracketForm(params: URLSearchParams): Nested {
+  const root: Nested = {};
+  for (const [name, value] of params) {
+    const path = name.replace(/\]/g, "").split("[");
+    let node = root;
+    for (let i = 0; i < path.length - 1; i++) {
+      const segment = path[i]!;
+      const next = node[segment];
+      if (typeof next === "object") node = next;
+      else node = node[segment] = {};
+    }
+    node[path[path.length - 1]!] = value;
+  }
+  return root;
+}
+
+/** "2009-03-26 21:35:57", which Mailchimp sends in UTC, to epoch ms. */
+function firedAtMs(firedAt: string): number | null {
+  const ms = Date.parse(`${firedAt.trim().replace(" ", "T")}Z`);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+export async function parseMailchimpForm(text: string, receivedAt: number): Promise<{ ok: true; events: InboundEvent[] } | Failure> {
+  let params: URLSearchParams;
+  try {
+    params = new URLSearchParams(text);
+  } catch {
+    return fail("malformed_body", "body is not form data");
+  }
+  const form = parseBracketForm(params);
+  const type = form.type;
+  const firedAt = form.fired_at;
+  const data = form.data;
+  if (typeof type !== "string" || type === "") return fail("invalid_payload", "type: required");
+  if (typeof firedAt !== "string" || firedAt === "") return fail("invalid_payload", "fired_at: required");
+  if (typeof data !== "object") return fail("invalid_payload", "data: required");
+  // An email change is keyed by the address the contact had; every other type carries data[email].
+  const email = type === "upemail" ? data.old_email : data.email;
+  if (typeof email !== "string" || email === "") {
+    return fail("invalid_payload", type === "upemail" ? "data[old_email]: required" : "data[email]: required");
+  }
+  // Field order is not guaranteed across redeliveries: hash the sorted fields.
+  const fields = [...params].filter(([k]) => k.startsWith("data[")).map(([k, v]) => `${k}=${v}`).sort();
+  const dedupeKey = await sha256Hex([type, firedAt, ...fields].join("\n"));
+  const event: InboundEvent = {
+    id: await eventIdFor("mailchimp", dedupeKey),
+    source: "mailchimp",
+    type,
+    dedupeKey,
+    entityKey: `email:${email.trim().toLowerCase()}`,
+    receivedAt,
+    occurredAt: firedAtMs(firedAt),
+    payload: form,
+  };
+  return { ok: true, events: [event] };
+}

@@ -1,0 +1,44 @@
+/**
+ * One JSON line per step, for `wrangler tail --format json | jq`. Callers pass ids, names and
+ * numbers, never credentials; as a safety net, fields whose names look like secrets are dropped.
+ */
+export type LogStep =
+  | "ingested"
+  | "ingest_rejected"
+  | "enqueue_failed"
+  | "deduped"
+  | "event_received"
+  | "event_ignored"
+  | "event_invalid"
+  | "action_attempt"
+  | "retry_scheduled"
+  | "requeued"
+  | "dead_lettered"
+  | "replayed"
+  | "consumer_error"
+  | "config_error"
+  | "unhandled_error";
+
+export interface LogFields {
+  eventId?: string;
+  source?: string;
+  entity?: string | null;
+  action?: string;
+  attempt?: number;
+  outcome?: string;
+  durationMs?: number;
+  [key: string]: unknown;
+}
+
+const SECRET_LIKE = /authorization|token|secret|password|api_?key/i;
+
+export function log(step: LogStep, fields: LogFields = {}, level: "info" | "warn" | "error" = "info"): void {
+  const line: Record<string, unknown> = { time: new Date().toISOString(), level, step };
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined && !SECRET_LIKE.test(key)) line[key] = value;
+  }
+  const text = JSON.stringify(line);
+  if (level === "error") console.error(text);
+  else if (level === "warn") console.warn(text);
+  else console.log(text);
+}

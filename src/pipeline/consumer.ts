@@ -1,0 +1,120 @@
+/**
+ * The queue consumers. Each message is decided on its own (ack, retry with a delay, or
+ * re-enqueue), so one poison message or one exception never fails or repeats the batch.
+ * Messages of one entity run one after another; different entities run concurrently.
+ */
+import { Redactor } from "../audit/redact";
+import { getConfig } from "../config";
+import { configSecrets, createConnectors } from "../connectors";
+import { HttpClient } from "../connectors/http-client";
+import { createTransport } from "../connectors/transport";
+import { FLOWS } from "../flows/registry";
+import { log } from "../observability/log";
+import { database, deadLetterInserts, type Db } from "./ledger";
+import { EventMessage } from "./message";
+import { processMessage, type Decision, type PipelineDeps } from "./process";
+import { MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from "./retry";
+import { recordPlatformDeadLetter } from "./dead-letters";
+
+/**
+ * wrangler.toml sets max_retries = 100 for the events queue (the platform maximum). Before a
+ * message would use up its last retry, the consumer sends a fresh copy and acks the old one,
+ * so an outage of any length up to RETRY_MAX_AGE still ends in delivery.
+ */
+export const REQUEUE_AT_ATTEMPT = 100;
+
+export function pipelineDeps(env: Env): PipelineDeps {
+  const config = getConfig(env);
+  const transport = createTransport(env, config);
+  const secrets = configSecrets(config);
+  return {
+    db: database(env.DB),
+    config,
+    flows: FLOWS,
+    connectorsFor: (context, audit) =>
+      createConnectors(config, new HttpClient({ transport, audit, redactor: new Redactor(secrets), context })),
+    now: Date.now,
+    random: Math.random,
+  };
+}
+
+export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, deps: PipelineDeps = pipelineDeps(env)): Promise<void> {
+  const groups = new Map<string, Message<unknown>[]>();
+  for (const message of batch.messages) {
+    const body = EventMessage.safeParse(message.body);
+    const key = body.success ? (body.data.event.entityKey ?? body.data.event.id) : `poison:${message.id}`;
+    groups.set(key, [...(groups.get(key) ?? []), message]);
+  }
+  await Promise.all(
+    [...groups.values()].map(async (messages) => {
+      for (const message of messages) await consumeOne(message, env, deps);
+    }),
+  );
+}
+
+async function consumeOne(message: Message<unknown>, env: Env, deps: PipelineDeps): Promise<void> {
+  const parsed = EventMessage.safeParse(message.body);
+  if (!parsed.success) {
+    await deadLetterPoison(deps.db, message, parsed.error.message, deps.now());
+    return;
+  }
+  let decision: Decision;
+  try {
+    decision = await processMessage(deps, parsed.data);
+  } catch (error) {
+    // D1 unavailable, a bug in the pipeline itself, …: nothing was acknowledged, so retrying
+    // the message loses nothing; the ledger keeps done actions from running twice.
+    const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, null, deps.random());
+    log("consumer_error", { eventId: parsed.data.event.id, source: parsed.data.event.source, error: String(error), delaySeconds }, "error");
+    decision = { kind: "retry", delaySeconds };
+  }
+  await apply(message, parsed.data, decision, env);
+}
+
+async function apply(message: Message<unknown>, body: EventMessage, decision: Decision, env: Env): Promise<void> {
+  if (decision.kind === "ack") {
+    message.ack();
+    return;
+  }
+  const delaySeconds = Math.min(decision.delaySeconds, MAX_QUEUE_DELAY_SECONDS);
+  if (message.attempts < REQUEUE_AT_ATTEMPT) {
+    message.retry({ delaySeconds });
+    return;
+  }
+  try {
+    await env.EVENTS.send(body, { delaySeconds, contentType: "json" });
+    message.ack();
+    log("requeued", { eventId: body.event.id, source: body.event.source, attempt: message.attempts, delaySeconds });
+  } catch (error) {
+    log("consumer_error", { eventId: body.event.id, error: `requeue failed: ${String(error)}` }, "error");
+    message.retry({ delaySeconds });
+  }
+}
+
+/** A message that is not an event at all: kept as a dead letter with its raw body, then acked. */
+async function deadLetterPoison(db: Db, message: Message<unknown>, problem: string, now: number): Promise<void> {
+  const reason = `unreadable queue message: ${problem.slice(0, 500)}`;
+  try {
+    const [insert] = deadLetterInserts(db, [{ eventId: `msg_${message.id}`, action: null, source: "unknown", reason, body: JSON.stringify(message.body ?? null) }], now);
+    await insert!;
+    log("dead_lettered", { eventId: `msg_${message.id}`, reason }, "warn");
+    message.ack();
+  } catch (error) {
+    log("consumer_error", { error: `could not store poison message: ${String(error)}` }, "error");
+    message.retry();
+  }
+}
+
+/** The dead-letter queue's consumer: what the platform gave up on is stored in D1 for replay. */
+export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const db = database(env.DB);
+  for (const message of batch.messages) {
+    try {
+      await recordPlatformDeadLetter(db, message.body, Date.now());
+      message.ack();
+    } catch (error) {
+      log("consumer_error", { queue: batch.queue, error: String(error) }, "error");
+      message.retry();
+    }
+  }
+}

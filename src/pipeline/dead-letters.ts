@@ -1,0 +1,102 @@
+/**
+ * Dead letters: what will not be retried any more, kept in D1 with the reason, and replay.
+ *
+ * Replay hands an event back to the pipeline as a new delivery: its dead and failed actions
+ * go back to pending (done ones stay done, so a replay never repeats a side effect), the
+ * event's owning delivery id changes so the consumer does not take the replay for a duplicate,
+ * and RETRY_MAX_AGE counts again from the replay.
+ */
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import { actions, deadLetters, events } from "../db/schema";
+import { InboundEvent } from "../ingest/event";
+import { log } from "../observability/log";
+import { deadLetterInserts, type Db, type EventRow } from "./ledger";
+import { enqueue, EventMessage } from "./message";
+
+/** Stores a message the events queue gave up on (its retries ran out). */
+export async function recordPlatformDeadLetter(db: Db, body: unknown, now: number): Promise<void> {
+  const parsed = EventMessage.safeParse(body);
+  const reason = "the events queue ran out of delivery retries";
+  if (!parsed.success) {
+    const [insert] = deadLetterInserts(db, [{ eventId: "unknown", action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now);
+    await insert!;
+    return;
+  }
+  const e = parsed.data.event;
+  await db.batch([
+    db
+      .insert(events)
+      .values({
+        id: e.id, source: e.source, type: e.type, dedupeKey: e.dedupeKey, entityKey: e.entityKey,
+        deliveryId: parsed.data.deliveryId, payload: JSON.stringify(e.payload), status: "dead",
+        receivedAt: e.receivedAt, occurredAt: e.occurredAt, updatedAt: now,
+      })
+      .onConflictDoUpdate({ target: events.id, set: { status: "dead", lastError: reason, updatedAt: now } }),
+    db.insert(deadLetters).values({ id: `dl_${crypto.randomUUID()}`, eventId: e.id, action: null, source: e.source, reason, createdAt: now }),
+  ]);
+  log("dead_lettered", { eventId: e.id, source: e.source, entity: e.entityKey, reason }, "warn");
+}
+
+export function eventFromRow(row: EventRow): InboundEvent {
+  return InboundEvent.parse({
+    id: row.id,
+    source: row.source,
+    type: row.type,
+    dedupeKey: row.dedupeKey,
+    entityKey: row.entityKey,
+    receivedAt: row.receivedAt,
+    occurredAt: row.occurredAt,
+    payload: JSON.parse(row.payload),
+  });
+}
+
+export interface ReplayResult {
+  eventIds: string[];
+  /** Requested ids that do not exist or cannot be replayed. */
+  skipped: string[];
+}
+
+/**
+ * Re-runs the failed or dead actions of the given events (all actions with `all`), as new
+ * deliveries on the queue. Returns the events that were sent.
+ */
+export async function replayEvents(db: Db, queue: Queue, eventIds: string[], now: number, options: { all?: boolean } = {}): Promise<ReplayResult> {
+  if (eventIds.length === 0) return { eventIds: [], skipped: [] };
+  const rows = await db.select().from(events).where(inArray(events.id, eventIds));
+  const messages: EventMessage[] = [];
+  const statements = [];
+  for (const row of rows) {
+    const deliveryId = crypto.randomUUID();
+    const resettable = options.all ? undefined : inArray(actions.state, ["dead", "failed"]);
+    statements.push(
+      db.update(events).set({ status: "processing", deliveryId, lastError: null, updatedAt: now }).where(eq(events.id, row.id)),
+      db
+        .update(actions)
+        .set({ state: "pending", nextAttemptAt: null, updatedAt: now })
+        .where(and(eq(actions.eventId, row.id), resettable)),
+      db
+        .update(deadLetters)
+        .set({ replayedAt: now, replayCount: sql`${deadLetters.replayCount} + 1` })
+        .where(and(eq(deadLetters.eventId, row.id), isNull(deadLetters.replayedAt))),
+    );
+    messages.push({ event: eventFromRow(row), deliveryId, retryFrom: now });
+  }
+  // The ledger is reset before the messages exist, so a consumer never sees a new delivery id
+  // with stale states; if enqueueing then fails, the caller gets the error and can replay again.
+  if (statements.length > 0) await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
+  await enqueue(queue, messages);
+  for (const m of messages) log("replayed", { eventId: m.event.id, source: m.event.source, entity: m.event.entityKey });
+  const sent = new Set(rows.map((r) => r.id));
+  return { eventIds: [...sent], skipped: eventIds.filter((id) => !sent.has(id)) };
+}
+
+/** Replays the events behind the given dead letters, or behind every unreplayed one. */
+export async function replayDeadLetters(db: Db, queue: Queue, selection: { ids: string[] } | { all: true }, now: number): Promise<ReplayResult> {
+  const open = isNull(deadLetters.replayedAt);
+  const where = "all" in selection ? open : and(open, inArray(deadLetters.id, selection.ids));
+  const letters = await db.select({ id: deadLetters.id, eventId: deadLetters.eventId }).from(deadLetters).where(where);
+  const result = await replayEvents(db, queue, [...new Set(letters.map((l) => l.eventId))], now);
+  const found = new Set(letters.map((l) => l.id));
+  const skipped = "all" in selection ? [] : selection.ids.filter((id) => !found.has(id));
+  return { eventIds: result.eventIds, skipped: [...skipped, ...result.skipped] };
+}

@@ -1,0 +1,16 @@
+/**
+ * The sandbox's own credentials: with `SANDBOX=true`, any credential left unset takes these
+ * values, and the built-in fakes accept exactly them. They guard nothing real, which is why
+ * they can be committed and printed in the README.
+ */
+export const SANDBOX_ORIGIN = "https://sandbox.invalid";
+
+export const SANDBOX_CREDENTIALS = {
+  ADMIN_TOKEN: "sandbox-admin-token",
+  HUBSPOT_ACCESS_TOKEN: "pat-sandbox-hubspot-token",
+  HUBSPOT_CLIENT_SECRET: "sandbox-hubspot-client-secret",
+  MAILCHIMP_API_KEY: "00000000000000000000000000000000-us21",
+  MAILCHIMP_LIST_ID: "sandbox-list",
+  MAILCHIMP_WEBHOOK_SECRET: "sandbox-mailchimp-secret",
+  SHOPIFY_WEBHOOK_SECRET: "sandbox-shopify-secret",
+} as const;

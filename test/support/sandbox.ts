@@ -1,0 +1,74 @@
+/** Drives the built-in fakes through their own HTTP APIs (vendor paths and /_sandbox/ controls). */
+import { env } from "cloudflare:workers";
+import { SANDBOX_ORIGIN } from "../../src/sandbox/credentials";
+import { subscriberHash } from "../../src/connectors/mailchimp";
+
+export const HUBSPOT_TOKEN = "pat-test-hubspot-token";
+export const MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us21";
+export const LIST_ID = "list0001";
+
+function host() {
+  return env.SANDBOX_HOST.get(env.SANDBOX_HOST.idFromName("sandbox"));
+}
+
+export async function sandboxFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  return host().fetch(new Request(`${SANDBOX_ORIGIN}${path}`, init));
+}
+
+export async function resetSandbox(): Promise<void> {
+  for (const vendor of ["hubspot", "mailchimp"]) {
+    const res = await sandboxFetch(`/${vendor}/_sandbox/reset`, { method: "POST" });
+    if (!res.ok) throw new Error(`reset ${vendor}: ${res.status}`);
+  }
+}
+
+export async function createCrmContact(properties: Record<string, string>): Promise<string> {
+  const res = await sandboxFetch("/hubspot/crm/v3/objects/contacts", {
+    method: "POST",
+    headers: { authorization: `Bearer ${HUBSPOT_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ properties }),
+  });
+  if (res.status !== 201) throw new Error(`create contact: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+export async function mailchimpMember(email: string): Promise<Record<string, unknown> | null> {
+  const res = await sandboxFetch(`/mailchimp/3.0/lists/${LIST_ID}/members/${subscriberHash(email)}`, {
+    headers: { authorization: `Basic ${btoa(`test:${MAILCHIMP_KEY}`)}` },
+  });
+  if (res.status === 404) return null;
+  return (await res.json()) as Record<string, unknown>;
+}
+
+export interface LoggedRequest {
+  at: number;
+  method: string;
+  path: string;
+  status: number;
+  body: unknown;
+}
+
+export async function vendorRequests(vendor: "hubspot" | "mailchimp"): Promise<LoggedRequest[]> {
+  const res = await sandboxFetch(`/${vendor}/_sandbox/requests`);
+  return ((await res.json()) as { requests: LoggedRequest[] }).requests;
+}
+
+export async function setFaults(vendor: "hubspot" | "mailchimp", faults: Record<string, unknown>): Promise<void> {
+  const res = await sandboxFetch(`/${vendor}/_sandbox/faults`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(faults),
+  });
+  if (!res.ok) throw new Error(`faults ${vendor}: ${res.status} ${await res.text()}`);
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
