@@ -35,6 +35,8 @@ export default defineConfig(async () => {
             include: ["test/**/*.test.ts"],
             exclude: ["test/e2e/**"],
             setupFiles: ["./test/setup.ts"],
+            // The worker logs a JSON line per step; show them only for failing tests.
+            silent: "passed-only",
           },
         },
         {

@@ -123,7 +123,7 @@ function readContact(ctx: Ctx, rawId: string): Response {
 
 function listContacts(ctx: Ctx): Response {
   const params = ctx.url.searchParams;
-  // HubSpot documents "maximum 100" for limit; larger values are clamped here (see report).
+  // HubSpot documents "maximum 100" for limit but not what a larger value does; it is clamped here.
   const limit = Math.min(parseIntParam(params.get("limit"), 10), 100);
   const after = parseIntParam(params.get("after"), 0);
   if (!(limit >= 1) || Number.isNaN(after)) {

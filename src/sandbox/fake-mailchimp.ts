@@ -159,9 +159,13 @@ function route(method: string, ctx: Ctx): Response {
  * list member's email address or contact_id", so those are resolved to the hash too.
  */
 function resolveMemberKey(members: Record<string, MailchimpMemberRecord>, key: string): string | null {
-  if (/^[0-9a-f]{32}$/i.test(key)) return key.toLowerCase();
   if (key.includes("@")) return subscriberHash(key);
-  return Object.values(members).find((m) => m.contact_id === key)?.id ?? null;
+  const lower = key.toLowerCase();
+  if (members[lower] !== undefined) return lower;
+  // contact_ids are 32 hex characters too, so they are tried before treating the key as an unknown hash.
+  const byContactId = Object.values(members).find((m) => m.contact_id === key);
+  if (byContactId !== undefined) return byContactId.id;
+  return /^[0-9a-f]{32}$/.test(lower) ? lower : null;
 }
 
 export function subscriberHash(email: string): string {

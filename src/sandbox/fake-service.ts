@@ -128,7 +128,7 @@ export function nextRandom(seed: number): { value: number; seed: number } {
   return { value: ((t ^ (t >>> 14)) >>> 0) / 4294967296, seed: next };
 }
 
-/** Clamps a query-string integer; undefined means "use the default", NaN means invalid. */
+/** A non-negative integer query parameter: absent/empty gives the fallback, anything malformed NaN. */
 export function parseIntParam(raw: string | null, fallback: number): number {
   if (raw === null || raw === "") return fallback;
   return /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
