@@ -67,3 +67,11 @@ export function errorResponse(code: ErrorCode, message: string): Response {
 /** A tagged failure for validators that do not throw. */
 export type Failure = { ok: false; code: ErrorCode; message: string };
 export const fail = (code: ErrorCode, message: string): Failure => ({ ok: false, code, message });
+
+/** The first problem a zod parse found, as `path: message`, short enough for an error answer. */
+export function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid";
+  const path = issue.path.length ? issue.path.map(String).join(".") : "body";
+  return `${path}: ${issue.message}`;
+}

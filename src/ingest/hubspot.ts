@@ -3,7 +3,7 @@
  * https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
  */
 import { z } from "zod";
-import { fail, type Failure } from "../errors";
+import { describeIssues, fail, type Failure } from "../errors";
 import { constantTimeEqual, hmacSha256, toBase64 } from "./crypto";
 import { eventIdFor, type InboundEvent } from "./event";
 import { idString, parseJsonLossless } from "./json";
@@ -65,7 +65,7 @@ export async function parseHubSpotBatch(text: string, receivedAt: number): Promi
   const json = parseJsonLossless(text);
   if (!json.ok) return fail("malformed_body", `body is not valid JSON: ${json.message}`);
   const batch = HubSpotBatch.safeParse(json.value);
-  if (!batch.success) return fail("invalid_payload", describe(batch.error));
+  if (!batch.success) return fail("invalid_payload", describeIssues(batch.error));
   const events = await Promise.all(
     batch.data.map(async (raw) => {
       const dedupeKey = idString(raw.eventId)!;
@@ -84,11 +84,4 @@ export async function parseHubSpotBatch(text: string, receivedAt: number): Promi
     }),
   );
   return { ok: true, events };
-}
-
-export function describe(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return "invalid payload";
-  const path = issue.path.length ? issue.path.join(".") : "body";
-  return `${path}: ${issue.message}`;
 }

@@ -4,10 +4,9 @@
  * https://shopify.dev/docs/apps/build/webhooks/subscribe/https
  */
 import { z } from "zod";
-import { fail, type Failure } from "../errors";
+import { describeIssues, fail, type Failure } from "../errors";
 import { constantTimeEqual, hmacSha256, toBase64 } from "./crypto";
 import { eventIdFor, type InboundEvent } from "./event";
-import { describe } from "./hubspot";
 import { idString, parseJsonLossless } from "./json";
 
 export async function shopifySignature(secret: string, body: Uint8Array | string): Promise<string> {
@@ -45,7 +44,7 @@ export async function parseShopifyWebhook(text: string, headers: ShopifyHeaders,
   // Only orders/create drives a flow; other topics are kept and recorded as ignored.
   if (headers.topic === "orders/create") {
     const order = ShopifyOrder.safeParse(payload);
-    if (!order.success) return fail("invalid_payload", describe(order.error));
+    if (!order.success) return fail("invalid_payload", describeIssues(order.error));
     const customerId = order.data.customer ? idString(order.data.customer.id) : null;
     entityKey = customerId ? `customer:${customerId}` : `order:${idString(order.data.id)}`;
   }

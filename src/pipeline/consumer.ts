@@ -5,6 +5,7 @@
  */
 import { Redactor } from "../audit/redact";
 import { getConfig } from "../config";
+import { describeIssues } from "../errors";
 import { configSecrets, createConnectors } from "../connectors";
 import { HttpClient } from "../connectors/http-client";
 import { createTransport } from "../connectors/transport";
@@ -55,7 +56,7 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, deps
 async function consumeOne(message: Message<unknown>, env: Env, deps: PipelineDeps): Promise<void> {
   const parsed = EventMessage.safeParse(message.body);
   if (!parsed.success) {
-    await deadLetterPoison(deps.db, message, parsed.error.message, deps.now());
+    await deadLetterPoison(deps.db, message, describeIssues(parsed.error), deps.now());
     return;
   }
   let decision: Decision;

@@ -1,6 +1,4 @@
-/// <reference types="node" />
-// node:crypto is available in workerd through the `nodejs_compat` flag and natively in Node; its
-// types come from @types/node, which tsconfig does not load by default, hence the reference above.
+// node:crypto is available in workerd through the `nodejs_compat` flag and natively in Node.
 import { createHash } from "node:crypto";
 
 /**

@@ -11,6 +11,8 @@ import type { FakeService } from "./fake-service";
 
 type Fakes = Record<string, FakeService<unknown>>;
 
+const PERSISTED_LOG_ENTRIES = 1_000;
+
 export class SandboxHost extends DurableObject<Env> {
   private fakes: Fakes | null = null;
 
@@ -45,6 +47,9 @@ export class SandboxHost extends DurableObject<Env> {
       return Response.json({ error: { code: "not_found", message: `no sandbox system named ${vendor}` } }, { status: 404 });
     }
     const response = await fake.handle(request, `/${rest.join("/")}${url.search}`);
+    // One stored value per fake: keep its request log short enough for the per-value limit.
+    const log = (fake.state as { requests?: unknown[] }).requests;
+    if (log && log.length > PERSISTED_LOG_ENTRIES) log.splice(0, log.length - PERSISTED_LOG_ENTRIES);
     await this.ctx.storage.put(vendor, fake.state);
     return response;
   }

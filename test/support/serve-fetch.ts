@@ -1,4 +1,3 @@
-/// <reference types="node" />
 // Node-only: serves a fetch-style handler (e.g. a sandbox fake) as a real local HTTP server, so
 // end-to-end tests and benchmarks can point the Worker's outbound calls at it.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";

@@ -1,0 +1,75 @@
+/** Queue messages built the way ingest builds them, for calling the consumer directly. */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import worker from "../../src/index";
+import { parseHubSpotBatch } from "../../src/ingest/hubspot";
+import { newDelivery, type EventMessage } from "../../src/pipeline/message";
+import { hubspotEvent } from "./webhooks";
+
+export async function contactCreated(contactId: string, overrides: Partial<EventMessage> = {}): Promise<EventMessage> {
+  const parsed = await parseHubSpotBatch(JSON.stringify([hubspotEvent(contactId)]), Date.now());
+  if (!parsed.ok) throw new Error(parsed.message);
+  return { ...newDelivery(parsed.events[0]!, Date.now()), ...overrides };
+}
+
+let sequence = 0;
+
+/**
+ * A MessageBatch that records what the consumer decided per message. (The plugin's own
+ * createMessageBatch drops retry delays, and the delay is what these tests are about.)
+ */
+export function recordingBatch(queue: string, bodies: unknown[], attempts: number) {
+  const decisions: { acks: string[]; retries: { msgId: string; delaySeconds?: number }[] } = { acks: [], retries: [] };
+  const messages = bodies.map((body) => {
+    const id = `msg-${++sequence}`;
+    return {
+      id,
+      timestamp: new Date(),
+      attempts,
+      body,
+      ack: () => void decisions.acks.push(id),
+      retry: (options?: QueueRetryOptions) => void decisions.retries.push({ msgId: id, ...(options?.delaySeconds === undefined ? {} : { delaySeconds: options.delaySeconds }) }),
+    };
+  });
+  const batch: MessageBatch<unknown> = {
+    queue,
+    messages,
+    metadata: { metrics: { backlogCount: messages.length, backlogBytes: 0 } },
+    ackAll: () => messages.forEach((m) => m.ack()),
+    retryAll: (options?: QueueRetryOptions) => messages.forEach((m) => m.retry(options)),
+  };
+  return { batch, decisions };
+}
+
+/** Delivers `bodies` to the worker's queue handler as one batch and returns what it decided. */
+export async function deliver(bodies: unknown[], options: { attempts?: number; queue?: string } = {}) {
+  const { batch, decisions } = recordingBatch(options.queue ?? "syncwire-events", bodies, options.attempts ?? 1);
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env);
+  await waitOnExecutionContext(ctx);
+  return { explicitAcks: decisions.acks, retryMessages: decisions.retries, ids: batch.messages.map((m) => m.id) };
+}
+
+export async function actionRow(eventId: string) {
+  return env.DB.prepare("SELECT * FROM actions WHERE event_id = ?").bind(eventId).first<{
+    state: string;
+    attempts: number;
+    last_error: string | null;
+    last_status: number | null;
+    next_attempt_at: number | null;
+  }>();
+}
+
+export async function eventRow(eventId: string) {
+  return env.DB.prepare("SELECT * FROM events WHERE id = ?").bind(eventId).first<{ status: string; duplicates: number; last_error: string | null }>();
+}
+
+export async function deadLettersOf(eventId: string) {
+  const { results } = await env.DB.prepare("SELECT * FROM dead_letters WHERE event_id = ? ORDER BY created_at").bind(eventId).all<{
+    id: string;
+    action: string | null;
+    reason: string;
+    replayed_at: number | null;
+  }>();
+  return results;
+}
