@@ -61,7 +61,7 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     port: 0,
     defaultPersistRoot: persist,
     verbose: options.verbose ?? false,
-    handleRuntimeStdio: options.verbose ? undefined : (stdout, stderr) => {
+    handleRuntimeStdio: options.verbose ? undefined : (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
       stdout.resume();
       stderr.resume();
     },
