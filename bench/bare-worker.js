@@ -1,0 +1,10 @@
+// The baseline for the ingest ratio: a worker that does the least any webhook endpoint must do
+// (receive the whole body, answer 202 with a small JSON body), served by Miniflare exactly like
+// the real worker. Whatever the real worker costs above this is Syncwire's own work
+// (signature check, parsing, enqueueing), not workerd's or Miniflare's.
+export default {
+  async fetch(request) {
+    await request.arrayBuffer();
+    return new Response('{"eventIds":[]}', { status: 202, headers: { "content-type": "application/json" } });
+  },
+};

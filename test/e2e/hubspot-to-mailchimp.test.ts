@@ -1,0 +1,142 @@
+/**
+ * End to end: the bundled worker in Miniflare (real local queue with real retry delays, D1,
+ * Durable Objects), HubSpot and Mailchimp answered by the fakes served as local HTTP servers,
+ * and webhooks signed exactly as HubSpot signs them.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { hubspotSignature } from "../../src/ingest/hubspot";
+import { createFakeHubSpot } from "../../src/sandbox/fake-hubspot";
+import { createFakeMailchimp } from "../../src/sandbox/fake-mailchimp";
+import type { FakeService } from "../../src/sandbox/fake-service";
+import { startLocalWorker, type LocalWorker } from "../support/local-worker";
+import { mountFake, serveFetch, type ServedFetch } from "../support/serve-fetch";
+
+const HUBSPOT_TOKEN = "pat-e2e-hubspot-token";
+const CLIENT_SECRET = "e2e-hubspot-client-secret";
+const MAILCHIMP_KEY = "abcdefabcdefabcdefabcdefabcdef12-us21";
+const LIST_ID = "e2e-list";
+
+let hubspot: FakeService<unknown>;
+let mailchimp: FakeService<unknown>;
+let servers: ServedFetch[] = [];
+let worker: LocalWorker;
+
+beforeAll(async () => {
+  hubspot = createFakeHubSpot({ accessToken: HUBSPOT_TOKEN }) as FakeService<unknown>;
+  mailchimp = createFakeMailchimp({ apiKey: MAILCHIMP_KEY, listIds: [LIST_ID] }) as FakeService<unknown>;
+  servers = [await serveFetch(mountFake(hubspot)), await serveFetch(mountFake(mailchimp))];
+  worker = await startLocalWorker({
+    vars: {
+      SANDBOX: "false",
+      ADMIN_TOKEN: "e2e-admin-token",
+      HUBSPOT_BASE_URL: servers[0]!.url,
+      HUBSPOT_ACCESS_TOKEN: HUBSPOT_TOKEN,
+      HUBSPOT_CLIENT_SECRET: CLIENT_SECRET,
+      MAILCHIMP_API_KEY: MAILCHIMP_KEY,
+      MAILCHIMP_BASE_URL: servers[1]!.url,
+      MAILCHIMP_LIST_ID: LIST_ID,
+      MAILCHIMP_WEBHOOK_SECRET: "e2e-mailchimp-url-secret",
+    },
+  });
+});
+
+afterAll(async () => {
+  await worker?.close();
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+beforeEach(async () => {
+  for (const s of servers) await fetch(`${s.url}/_sandbox/reset`, { method: "POST" });
+});
+
+async function createContact(email: string, firstname: string, lastname: string): Promise<string> {
+  const res = await fetch(`${servers[0]!.url}/crm/v3/objects/contacts`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${HUBSPOT_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ properties: { email, firstname, lastname } }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+let eventId = 5_000_000;
+async function sendWebhook(contactIds: string[]): Promise<Response> {
+  const url = `${worker.url}/webhooks/hubspot`;
+  const body = JSON.stringify(
+    contactIds.map((objectId) => ({ eventId: eventId++, subscriptionId: 1, portalId: 62515, occurredAt: Date.now(), subscriptionType: "contact.creation", attemptNumber: 0, objectId: Number(objectId), changeSource: "CRM" })),
+  );
+  const timestamp = String(Date.now());
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-hubspot-request-timestamp": timestamp,
+      "x-hubspot-signature-v3": await hubspotSignature(CLIENT_SECRET, "POST", url, body, timestamp),
+    },
+    body,
+  });
+}
+
+interface Logged { method: string; path: string; status: number }
+async function mailchimpCalls(): Promise<Logged[]> {
+  return ((await (await fetch(`${servers[1]!.url}/_sandbox/requests`)).json()) as { requests: Logged[] }).requests;
+}
+
+type Member = { email_address: string; status: string; merge_fields: Record<string, string> };
+
+/** The audience as the fake holds it (the control endpoint answers even during an outage). */
+async function members(): Promise<Member[]> {
+  const res = await fetch(`${servers[1]!.url}/_sandbox/state`);
+  const state = (await res.json()) as { lists: Record<string, { members: Record<string, Member> }> };
+  return Object.values(state.lists[LIST_ID]?.members ?? {});
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe("HubSpot contact -> Mailchimp member, end to end", () => {
+  it("a signed webhook ends with the member subscribed in Mailchimp", async () => {
+    const id = await createContact("Katherine.Johnson@Example.com", "Katherine", "Johnson");
+    const res = await sendWebhook([id]);
+    expect(res.status).toBe(202);
+    await until(async () => (await members()).length === 1, 15_000, "the member");
+    expect((await members())[0]).toMatchObject({
+      email_address: "katherine.johnson@example.com",
+      status: "subscribed",
+      merge_fields: { FNAME: "Katherine", LNAME: "Johnson" },
+    });
+    const [event] = await worker.query<{ status: string }>("SELECT status FROM events");
+    expect(event?.status).toBe("done");
+  });
+
+  it("with Mailchimp down for 10 s while 50 contacts arrive, all 50 are subscribed after it recovers, none twice", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push(await createContact(`outage${i}@example.com`, `First${i}`, `Last${i}`));
+    await fetch(`${servers[1]!.url}/_sandbox/faults`, { method: "POST", body: JSON.stringify({ outageSeconds: 10 }), headers: { "content-type": "application/json" } });
+    const outageEnds = Date.now() + 10_000;
+
+    // Arriving over the outage, in HubSpot-style batches of up to 100 events, some alone.
+    for (let i = 0; i < 50; i += 10) {
+      expect((await sendWebhook(ids.slice(i, i + 10))).status).toBe(202);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    // Retries after 1 s and 5 s fall inside the outage; the 30 s retry (plus jitter) gets through.
+    await until(async () => (await members()).length === 50, 75_000, "all 50 members");
+    const puts = (await mailchimpCalls()).filter((c) => c.method === "PUT");
+    const succeeded = puts.filter((c) => c.status === 200);
+    const perMember = new Map<string, number>();
+    for (const c of succeeded) perMember.set(c.path, (perMember.get(c.path) ?? 0) + 1);
+    expect(perMember.size).toBe(50);
+    expect([...perMember.values()].every((n) => n === 1)).toBe(true);
+    expect(puts.some((c) => c.status === 503)).toBe(true);
+    expect(Date.now()).toBeGreaterThan(outageEnds);
+    for (const m of await members()) expect(m.status).toBe("subscribed");
+    const statuses = await worker.query<{ status: string; n: number }>("SELECT status, count(*) AS n FROM events GROUP BY status");
+    expect(statuses).toEqual([{ status: "done", n: 51 }]);
+  });
+});
