@@ -37,6 +37,8 @@ export default defineConfig(async () => {
             setupFiles: ["./test/setup.ts"],
             // The worker logs a JSON line per step; show them only for failing tests.
             silent: "passed-only",
+            // Some tests wait for the real queue to deliver (batch timeout 1 s, retries 1 s+).
+            testTimeout: 20_000,
           },
         },
         {

@@ -68,7 +68,12 @@ export async function processMessage(deps: PipelineDeps, message: EventMessage):
 
   const rows = new Map(claim.actions.map((row) => [row.action, row]));
   const due = routed.filter(({ action }) => isDue(rows.get(action.name), now));
-  if (due.length === 0) return decide(claim.actions, now);
+  if (due.length === 0) {
+    // Nothing to run (a redelivery, or a replay of finished actions): only the status may be stale.
+    const status = eventStatusOf(claim.actions.map((r) => r.state), claim.event.status === "invalid");
+    if (status !== claim.event.status) await settle(db, { eventId: event.id, status, lastError: claim.event.lastError, updates: [], audit: [], deadLetters: [] }, now);
+    return decide(claim.actions, now);
+  }
 
   await markRunning(db, event.id, due.map((r) => r.action.name), now);
   const audit = new AuditBuffer();

@@ -1,0 +1,75 @@
+/** Dead letters: the dead-letter queue's consumer, and replay through the real queue. */
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { database } from "../../src/pipeline/ledger";
+import { replayDeadLetters, replayEvents } from "../../src/pipeline/dead-letters";
+import { createCrmContact, mailchimpMember, resetSandbox, setFaults, vendorRequests, waitFor } from "../support/sandbox";
+import { actionRow, contactCreated, deadLettersOf, deliver, eventRow } from "../support/messages";
+
+beforeEach(resetSandbox);
+
+const db = () => database(env.DB);
+const successfulPuts = async () => (await vendorRequests("mailchimp")).filter((r) => r.method === "PUT" && r.status === 200).length;
+
+describe("dead-letter queue consumer", () => {
+  it("stores what the events queue gave up on, with the reason, and marks the event dead", async () => {
+    const message = await contactCreated(await createCrmContact({ email: "dlq@example.com" }));
+    const result = await deliver([message], { queue: "syncwire-dead-letters" });
+    expect(result.explicitAcks).toEqual(result.ids);
+    expect((await eventRow(message.event.id))?.status).toBe("dead");
+    const letters = await deadLettersOf(message.event.id);
+    expect(letters).toHaveLength(1);
+    expect(letters[0]!.reason).toBe("the events queue ran out of delivery retries");
+  });
+});
+
+describe("replay", () => {
+  it("re-runs a dead-lettered action through the queue once the cause is fixed, and closes the dead letter", async () => {
+    const email = "replay.me@example.com";
+    const message = await contactCreated(await createCrmContact({ email }));
+    await setFaults("mailchimp", { failNext: { count: 1, status: 400 } });
+    await deliver([message]);
+    const [letter] = await deadLettersOf(message.event.id);
+    expect(letter).toBeDefined();
+
+    const result = await replayDeadLetters(db(), env.EVENTS, { ids: [letter!.id, "dl_missing"] }, Date.now());
+    expect(result).toEqual({ eventIds: [message.event.id], skipped: ["dl_missing"] });
+    await waitFor(() => mailchimpMember(email).then((m) => m ?? undefined), 10_000, "replayed delivery");
+    await waitFor(async () => (await eventRow(message.event.id))?.status === "done", 10_000, "event done");
+    expect(await actionRow(message.event.id)).toMatchObject({ state: "done", attempts: 2 });
+    expect((await deadLettersOf(message.event.id))[0]!.replayed_at).not.toBeNull();
+    expect(await successfulPuts()).toBe(1);
+  });
+
+  it("replays every open dead letter with { all: true }", async () => {
+    const a = await contactCreated(await createCrmContact({ email: "all.a@example.com" }));
+    const b = await contactCreated(await createCrmContact({ email: "all.b@example.com" }));
+    await setFaults("mailchimp", { failNext: { count: 2, status: 400 } });
+    await deliver([a, b]);
+    const result = await replayDeadLetters(db(), env.EVENTS, { all: true }, Date.now());
+    expect(result.eventIds).toEqual(expect.arrayContaining([a.event.id, b.event.id]));
+    await waitFor(async () => (await mailchimpMember("all.a@example.com")) !== null && (await mailchimpMember("all.b@example.com")) !== null, 10_000, "both");
+  });
+
+  it("does not repeat a done action when its event is replayed", async () => {
+    const message = await contactCreated(await createCrmContact({ email: "done.once@example.com" }));
+    await deliver([message]);
+    expect(await successfulPuts()).toBe(1);
+    await replayEvents(db(), env.EVENTS, [message.event.id], Date.now());
+    await waitFor(async () => (await eventRow(message.event.id))?.status === "done", 10_000, "replayed event settled");
+    await new Promise((r) => setTimeout(r, 1500)); // the replayed delivery has been consumed by now
+    expect(await successfulPuts()).toBe(1);
+    expect(await actionRow(message.event.id)).toMatchObject({ state: "done", attempts: 1 });
+  });
+
+  it("re-runs done actions too with { all: true }", async () => {
+    const message = await contactCreated(await createCrmContact({ email: "again@example.com" }));
+    await deliver([message]);
+    await replayEvents(db(), env.EVENTS, [message.event.id], Date.now(), { all: true });
+    await waitFor(async () => {
+      const row = await actionRow(message.event.id);
+      return row?.attempts === 2 && row.state === "done";
+    }, 10_000, "second run");
+    expect(await successfulPuts()).toBe(2);
+  });
+});
