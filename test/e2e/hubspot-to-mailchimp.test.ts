@@ -99,6 +99,20 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
   }
 }
 
+describe("outside sandbox mode", () => {
+  it("has no sandbox routes", async () => {
+    const res = await fetch(`${worker.url}/sandbox/hubspot/crm/v3/objects/contacts`);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("not_found");
+  });
+
+  it("reports its integrations on /health", async () => {
+    const body = (await (await fetch(`${worker.url}/health`)).json()) as { status: string; sandbox: boolean; integrations: Record<string, string> };
+    expect(body).toMatchObject({ status: "ok", sandbox: false, integrations: { hubspot: "enabled", mailchimp: "enabled" } });
+    expect(body.integrations.shopify).toMatch(/^disabled: SHOPIFY_WEBHOOK_SECRET not set$/);
+  });
+});
+
 describe("HubSpot contact -> Mailchimp member, end to end", () => {
   it("a signed webhook ends with the member subscribed in Mailchimp", async () => {
     const id = await createContact("Katherine.Johnson@Example.com", "Katherine", "Johnson");

@@ -1,0 +1,91 @@
+/** The shared outbound client against the fakes: timeouts and classification, with audit rows. */
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { Redactor } from "../../src/audit/redact";
+import { AuditBuffer } from "../../src/audit/sink";
+import { getConfig } from "../../src/config";
+import { ActionFailure, classifyStatus, parseRetryAfter } from "../../src/connectors/errors";
+import { HttpClient } from "../../src/connectors/http-client";
+import { createTransport } from "../../src/connectors/transport";
+import { SANDBOX_ORIGIN } from "../../src/sandbox/credentials";
+import { HUBSPOT_TOKEN, resetSandbox, setFaults } from "../support/sandbox";
+
+beforeEach(resetSandbox);
+
+function client(timeoutMs?: number) {
+  const audit = new AuditBuffer();
+  const http = new HttpClient({
+    transport: createTransport(env, getConfig(env)),
+    audit,
+    redactor: new Redactor([HUBSPOT_TOKEN]),
+    context: { eventId: "evt_test", entityKey: "contact:1", action: "test", attempt: 1 },
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  });
+  return { http, audit };
+}
+
+const getContacts = (http: HttpClient) =>
+  http.call({
+    connector: "hubspot",
+    method: "GET",
+    url: `${SANDBOX_ORIGIN}/hubspot/crm/v3/objects/contacts?limit=1`,
+    headers: { authorization: `Bearer ${HUBSPOT_TOKEN}` },
+    schema: z.object({ results: z.array(z.unknown()) }),
+  });
+
+describe("HttpClient", () => {
+  it("times out a slow answer as a transient failure and audits it without a status", async () => {
+    await setFaults("hubspot", { latencyMs: 500 });
+    const { http, audit } = client(50);
+    const error = await getContacts(http).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ActionFailure);
+    expect((error as ActionFailure).kind).toBe("transient");
+    expect((error as ActionFailure).message).toMatch(/timed out after 50 ms/);
+    expect(audit.drain()).toMatchObject([{ connector: "hubspot", status: null, outcome: "transient", error: expect.stringMatching(/timed out/) }]);
+  });
+
+  it("classifies an auth failure (401) as permanent", async () => {
+    const { http } = client();
+    const error = await http
+      .call({ connector: "hubspot", method: "GET", url: `${SANDBOX_ORIGIN}/hubspot/crm/v3/objects/contacts/1`, headers: { authorization: "Bearer wrong" }, schema: z.unknown() })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: "permanent", details: { status: 401 } });
+  });
+
+  it("treats a 2xx with an unexpected body as permanent", async () => {
+    const { http, audit } = client();
+    const error = await http
+      .call({
+        connector: "hubspot",
+        method: "GET",
+        url: `${SANDBOX_ORIGIN}/hubspot/crm/v3/objects/contacts?limit=1`,
+        headers: { authorization: `Bearer ${HUBSPOT_TOKEN}` },
+        schema: z.object({ id: z.string() }),
+      })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: "permanent" });
+    expect(audit.drain()[0]).toMatchObject({ status: 200, outcome: "permanent" });
+  });
+
+  it("parses the body of a success with its schema", async () => {
+    const { http } = client();
+    expect((await getContacts(http)).data).toEqual({ results: [] });
+  });
+});
+
+describe("classification", () => {
+  it.each([
+    [200, "success"], [204, "success"], [408, "transient"], [425, "transient"], [429, "transient"],
+    [500, "transient"], [503, "transient"], [400, "permanent"], [401, "permanent"], [404, "permanent"], [409, "permanent"], [422, "permanent"],
+  ] as const)("%i is %s", (status, kind) => {
+    expect(classifyStatus(status)).toBe(kind);
+  });
+
+  it("reads Retry-After as seconds or as an HTTP date", () => {
+    expect(parseRetryAfter("120", 0)).toBe(120_000);
+    expect(parseRetryAfter(new Date(90_000).toUTCString(), 30_000)).toBe(60_000);
+    expect(parseRetryAfter("soon", 0)).toBeNull();
+    expect(parseRetryAfter(null, 0)).toBeNull();
+  });
+});
