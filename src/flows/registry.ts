@@ -14,10 +14,3 @@ export function route(event: InboundEvent, flows: readonly Flow[] = FLOWS): Rout
   return flows.filter((f) => f.matches(event)).flatMap((f) => f.actions.map((action) => ({ flow: f.name, action })));
 }
 
-export function findAction(name: string, flows: readonly Flow[] = FLOWS): RoutedAction | null {
-  for (const flow of flows) {
-    const action = flow.actions.find((a) => a.name === name);
-    if (action) return { flow: flow.name, action };
-  }
-  return null;
-}

@@ -22,7 +22,8 @@ async function accept(queue: Queue, source: Source, received: Received, started:
     return errorResponse("unavailable", "the event queue did not accept the events; retry later");
   }
   const eventIds = received.events.map((e) => e.id);
-  for (const e of received.events) log("ingested", { eventId: e.id, source, entity: e.entityKey, type: e.type, durationMs: now - started });
+  const durationMs = Date.now() - started;
+  for (const e of received.events) log("ingested", { eventId: e.id, source, entity: e.entityKey, type: e.type, durationMs });
   return Response.json({ eventIds }, { status: 202 });
 }
 
