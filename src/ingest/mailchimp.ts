@@ -21,10 +21,12 @@ export function parseBracketForm(params: URLSearchParams): Nested {
   const root: Nested = {};
   for (const [name, value] of params) {
     const path = name.replace(/\]/g, "").split("[");
+    // A field named `__proto__[x]` must not reach Object.prototype.
+    if (path.some((segment) => UNSAFE_KEYS.has(segment))) continue;
     let node = root;
     for (let i = 0; i < path.length - 1; i++) {
       const segment = path[i]!;
-      const next = node[segment];
+      const next = Object.hasOwn(node, segment) ? node[segment] : undefined;
       if (typeof next === "object") node = next;
       else node = node[segment] = {};
     }
@@ -32,6 +34,8 @@ export function parseBracketForm(params: URLSearchParams): Nested {
   }
   return root;
 }
+
+const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 /** "2009-03-26 21:35:57", which Mailchimp sends in UTC, to epoch ms. */
 function firedAtMs(firedAt: string): number | null {

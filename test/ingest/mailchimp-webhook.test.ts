@@ -76,6 +76,20 @@ describe("Mailchimp webhook URL secret", () => {
   });
 });
 
+describe("Mailchimp form parsing", () => {
+  it("ignores fields that would reach Object.prototype", async () => {
+    const body = mailchimpForm({ type: "subscribe", fired_at: "2026-11-20 10:00:00", "data[email]": "p@example.com", "__proto__[polluted]": "yes", "data[constructor][x]": "1" });
+    const res = await send(mailchimpRequest(body));
+    expect(res.status).toBe(202);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("keeps the last value when a field is both a value and a group", async () => {
+    const parsed = await parseMailchimpForm("type=profile&fired_at=2026-11-20 10:00:00&data=x&data[email]=a@b.co", 0);
+    expect(parsed.ok).toBe(true);
+  });
+});
+
 describe("Mailchimp dedupe key", () => {
   it("is the same for the same fields in another order, and differs with fired_at", async () => {
     const a = await parseMailchimpForm(unsubscribe("x@example.com"), 0);
