@@ -11,9 +11,9 @@ import { HttpClient } from "../connectors/http-client";
 import { createTransport } from "../connectors/transport";
 import { FLOWS } from "../flows/registry";
 import { log } from "../observability/log";
-import { database, deadLetterInserts, type Db } from "./ledger";
+import { database, deadLetterInserts, runBatch, type Db } from "./ledger";
 import { EventMessage } from "./message";
-import { processMessage, type Decision, type PipelineDeps } from "./process";
+import { processBatch, type Decision, type PipelineDeps } from "./process";
 import { MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from "./retry";
 import { recordPlatformDeadLetter } from "./dead-letters";
 
@@ -40,39 +40,32 @@ export function pipelineDeps(env: Env): PipelineDeps {
 }
 
 export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, deps: PipelineDeps = pipelineDeps(env)): Promise<void> {
-  const groups = new Map<string, Message<unknown>[]>();
+  const events: { message: Message<unknown>; body: EventMessage }[] = [];
   for (const message of batch.messages) {
-    const body = EventMessage.safeParse(message.body);
-    const key = body.success ? (body.data.event.entityKey ?? body.data.event.id) : `poison:${message.id}`;
-    groups.set(key, [...(groups.get(key) ?? []), message]);
+    const parsed = EventMessage.safeParse(message.body);
+    if (parsed.success) events.push({ message, body: parsed.data });
+    else await deadLetterPoison(deps.db, message, describeIssues(parsed.error), deps.now());
+  }
+  let decisions: Decision[];
+  try {
+    decisions = await processBatch(deps, events.map((e) => e.body));
+  } catch (error) {
+    decisions = events.map(() => ({ kind: "error", error }));
   }
   await Promise.all(
-    [...groups.values()].map(async (messages) => {
-      for (const message of messages) await consumeOne(message, env, deps);
+    events.map(({ message, body }, i) => {
+      const decision = decisions[i]!;
+      if (decision.kind !== "error") return apply(message, body, decision, env);
+      // D1 unavailable, a bug in the pipeline itself, …: nothing was acknowledged, so retrying
+      // the message loses nothing; the ledger keeps done actions from running twice.
+      const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, null, deps.random());
+      log("consumer_error", { eventId: body.event.id, source: body.event.source, error: String(decision.error), delaySeconds }, "error");
+      return apply(message, body, { kind: "retry", delaySeconds }, env);
     }),
   );
 }
 
-async function consumeOne(message: Message<unknown>, env: Env, deps: PipelineDeps): Promise<void> {
-  const parsed = EventMessage.safeParse(message.body);
-  if (!parsed.success) {
-    await deadLetterPoison(deps.db, message, describeIssues(parsed.error), deps.now());
-    return;
-  }
-  let decision: Decision;
-  try {
-    decision = await processMessage(deps, parsed.data);
-  } catch (error) {
-    // D1 unavailable, a bug in the pipeline itself, …: nothing was acknowledged, so retrying
-    // the message loses nothing; the ledger keeps done actions from running twice.
-    const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, null, deps.random());
-    log("consumer_error", { eventId: parsed.data.event.id, source: parsed.data.event.source, error: String(error), delaySeconds }, "error");
-    decision = { kind: "retry", delaySeconds };
-  }
-  await apply(message, parsed.data, decision, env);
-}
-
-async function apply(message: Message<unknown>, body: EventMessage, decision: Decision, env: Env): Promise<void> {
+async function apply(message: Message<unknown>, body: EventMessage, decision: Exclude<Decision, { kind: "error" }>, env: Env): Promise<void> {
   if (decision.kind === "ack") {
     message.ack();
     return;
@@ -96,8 +89,7 @@ async function apply(message: Message<unknown>, body: EventMessage, decision: De
 async function deadLetterPoison(db: Db, message: Message<unknown>, problem: string, now: number): Promise<void> {
   const reason = `unreadable queue message: ${problem.slice(0, 500)}`;
   try {
-    const [insert] = deadLetterInserts(db, [{ eventId: `msg_${message.id}`, action: null, source: "unknown", reason, body: JSON.stringify(message.body ?? null) }], now);
-    await insert!;
+    await runBatch(db, deadLetterInserts(db, [{ eventId: `msg_${message.id}`, action: null, source: "unknown", reason, body: JSON.stringify(message.body ?? null) }], now));
     log("dead_lettered", { eventId: `msg_${message.id}`, reason }, "warn");
     message.ack();
   } catch (error) {

@@ -10,7 +10,7 @@ import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import { actions, deadLetters, events } from "../db/schema";
 import { InboundEvent } from "../ingest/event";
 import { log } from "../observability/log";
-import { deadLetterInserts, type Db, type EventRow } from "./ledger";
+import { deadLetterInserts, runBatch, type Db, type EventRow } from "./ledger";
 import { enqueue, EventMessage } from "./message";
 
 /** Stores a message the events queue gave up on (its retries ran out). */
@@ -18,8 +18,7 @@ export async function recordPlatformDeadLetter(db: Db, body: unknown, now: numbe
   const parsed = EventMessage.safeParse(body);
   const reason = "the events queue ran out of delivery retries";
   if (!parsed.success) {
-    const [insert] = deadLetterInserts(db, [{ eventId: "unknown", action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now);
-    await insert!;
+    await runBatch(db, deadLetterInserts(db, [{ eventId: "unknown", action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now));
     return;
   }
   const e = parsed.data.event;
@@ -83,7 +82,7 @@ export async function replayEvents(db: Db, queue: Queue, eventIds: string[], now
   }
   // The ledger is reset before the messages exist, so a consumer never sees a new delivery id
   // with stale states; if enqueueing then fails, the caller gets the error and can replay again.
-  if (statements.length > 0) await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
+  await runBatch(db, statements);
   await enqueue(queue, messages);
   for (const m of messages) log("replayed", { eventId: m.event.id, source: m.event.source, entity: m.event.entityKey });
   const sent = new Set(rows.map((r) => r.id));

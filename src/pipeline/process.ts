@@ -1,27 +1,30 @@
 /**
- * One queue message, start to finish: dedupe, route, run the due actions through the ledger,
- * settle, decide. Free of the Queue API: it returns a decision the consumer applies, which is
- * what lets one message's fate never touch another's.
+ * One queue batch, start to finish: claim every event (dedupe, ledger rows, due actions) in one
+ * D1 round trip, run the due actions (one entity's messages in order, different entities
+ * concurrently), settle everything in a second round trip, and return one decision per message.
+ * Free of the Queue API: the consumer applies the decisions, so one message's fate never
+ * touches another's.
  */
 import { AuditBuffer, type AuditSink } from "../audit/sink";
 import type { Config } from "../config";
 import type { Connectors } from "../connectors";
 import { ActionFailure } from "../connectors/errors";
 import type { CallContext } from "../connectors/http-client";
-import { route } from "../flows/registry";
+import { route, type RoutedAction } from "../flows/registry";
 import type { Flow, FlowAction } from "../flows/types";
 import { log } from "../observability/log";
 import {
-  claimEvent,
-  countDuplicate,
+  claimEvents,
   eventStatusOf,
-  markRunning,
-  settle,
+  runBatch,
+  settleStatements,
   type ActionRow,
   type ActionUpdate,
+  type Claim,
   type Db,
   type DeadLetterRecord,
   type EventStatus,
+  type Settlement,
 } from "./ledger";
 import type { EventMessage } from "./message";
 import { pastMaxAge, retryDelaySeconds } from "./retry";
@@ -38,10 +41,14 @@ export interface PipelineDeps {
 
 export type Decision =
   | { kind: "ack"; status: EventStatus | "duplicate" }
-  | { kind: "retry"; delaySeconds: number };
+  | { kind: "retry"; delaySeconds: number }
+  /** The pipeline itself failed (D1 unavailable, …): retry on the schedule, nothing was lost. */
+  | { kind: "error"; error: unknown };
 
-// A retry delivered a little early (queue delays are whole seconds) still counts as due.
-const DUE_TOLERANCE_MS = 1_000;
+interface Outcome {
+  decision: Decision;
+  settlement: Settlement | null;
+}
 
 interface AttemptResult {
   update: ActionUpdate;
@@ -49,71 +56,119 @@ interface AttemptResult {
   invalid: boolean;
 }
 
-export async function processMessage(deps: PipelineDeps, message: EventMessage): Promise<Decision> {
-  const { db } = deps;
-  const event = message.event;
+export async function processBatch(deps: PipelineDeps, batch: EventMessage[]): Promise<Decision[]> {
+  // The same delivery twice in one batch would claim its actions twice: the first copy does
+  // the work, the others are acknowledged with it.
+  const firstOf = new Map<string, number>();
+  const copyOf = batch.map((m, i) => {
+    const key = `${m.event.id}\u0000${m.deliveryId}`;
+    const first = firstOf.get(key);
+    if (first === undefined) firstOf.set(key, i);
+    return first;
+  });
+  const unique = batch.filter((_, i) => copyOf[i] === undefined);
+  const decisions = await processUnique(deps, unique);
+  const byKey = new Map(unique.map((m, i) => [`${m.event.id}\u0000${m.deliveryId}`, decisions[i]!]));
+  return batch.map((m, i) => (copyOf[i] === undefined ? byKey.get(`${m.event.id}\u0000${m.deliveryId}`)! : { kind: "ack", status: "duplicate" }));
+}
+
+async function processUnique(deps: PipelineDeps, messages: EventMessage[]): Promise<Decision[]> {
+  if (messages.length === 0) return [];
   const now = deps.now();
-  const routed = route(event, deps.flows);
-  const claim = await claimEvent(db, message, routed.map((r) => ({ flow: r.flow, action: r.action.name })), now);
-
-  if (claim.kind === "duplicate") {
-    await countDuplicate(db, event.id, now);
-    log("deduped", { eventId: event.id, source: event.source, entity: event.entityKey, outcome: "duplicate" });
-    return { kind: "ack", status: "duplicate" };
-  }
-  if (routed.length === 0) {
-    log("event_ignored", { eventId: event.id, source: event.source, entity: event.entityKey, type: event.type });
-    return { kind: "ack", status: "ignored" };
-  }
-
-  const rows = new Map(claim.actions.map((row) => [row.action, row]));
-  const due = routed.filter(({ action }) => isDue(rows.get(action.name), now));
-  if (due.length === 0) {
-    // Nothing to run (a redelivery, or a replay of finished actions): only the status may be stale.
-    const status = eventStatusOf(claim.actions.map((r) => r.state), claim.event.status === "invalid");
-    if (status !== claim.event.status) await settle(db, { eventId: event.id, status, lastError: claim.event.lastError, updates: [], audit: [], deadLetters: [] }, now);
-    return decide(claim.actions, now);
+  const routed = messages.map((m) => route(m.event, deps.flows));
+  let claims: (Claim | Error)[];
+  try {
+    claims = await claimEvents(deps.db, messages.map((message, i) => ({ message, routed: toLedger(routed[i]!) })), now);
+  } catch {
+    // One message can fail the whole batch statement (D1 rejects it): claim one by one, so
+    // only that message is retried.
+    claims = await Promise.all(
+      messages.map((message, i) =>
+        claimEvents(deps.db, [{ message, routed: toLedger(routed[i]!) }], now).then(
+          (c) => c[0]!,
+          (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+        ),
+      ),
+    );
   }
 
-  await markRunning(db, event.id, due.map((r) => r.action.name), now);
-  const audit = new AuditBuffer();
-  const results = await Promise.all(
-    due.map(({ action }) => attempt(deps, message, action, (rows.get(action.name)?.attempts ?? 0) + 1, audit)),
+  const outcomes: Outcome[] = new Array(messages.length);
+  const byEntity = new Map<string, number[]>();
+  messages.forEach((m, i) => {
+    const key = m.event.entityKey ?? m.event.id;
+    byEntity.set(key, [...(byEntity.get(key) ?? []), i]);
+  });
+  await Promise.all(
+    [...byEntity.values()].map(async (indexes) => {
+      for (const i of indexes) outcomes[i] = await runClaim(deps, messages[i]!, routed[i]!, claims[i]!);
+    }),
   );
 
+  const settlements = outcomes.flatMap((o) => (o.settlement ? [o.settlement] : []));
+  try {
+    await runBatch(deps.db, settlements.flatMap((s) => settleStatements(deps.db, s, deps.now())));
+  } catch (error) {
+    // Nothing of this batch is recorded as settled: every settled message is retried, and the
+    // ledger rows left 'running' are run again on redelivery.
+    return outcomes.map((o) => (o.settlement ? { kind: "error", error } : o.decision));
+  }
+  return outcomes.map((o) => o.decision);
+}
+
+function toLedger(routed: RoutedAction[]) {
+  return routed.map((r) => ({ flow: r.flow, action: r.action.name }));
+}
+
+async function runClaim(deps: PipelineDeps, message: EventMessage, routed: RoutedAction[], claim: Claim | Error): Promise<Outcome> {
+  const event = message.event;
+  const where = { eventId: event.id, source: event.source, entity: event.entityKey };
+  if (claim instanceof Error) return { decision: { kind: "error", error: claim }, settlement: null };
+  if (claim.kind === "duplicate") {
+    log("deduped", { ...where, outcome: "duplicate" });
+    return { decision: { kind: "ack", status: "duplicate" }, settlement: emptySettlement(event.id, { duplicate: true }) };
+  }
+  if (routed.length === 0) {
+    log("event_ignored", { ...where, type: event.type });
+    return { decision: { kind: "ack", status: "ignored" }, settlement: null };
+  }
+  const now = deps.now();
+  if (claim.due.length === 0) {
+    // Nothing to run (a redelivery, or a replay of finished actions): only the status may be stale.
+    const status = eventStatusOf(claim.actions.map((r) => r.state), claim.event.status === "invalid");
+    const settlement = status === claim.event.status ? null : emptySettlement(event.id, { status, lastError: claim.event.lastError });
+    return { decision: decide(claim.actions, now), settlement };
+  }
+
+  const audit = new AuditBuffer();
+  const actionsByName = new Map(routed.map((r) => [r.action.name, r.action]));
+  const results = await Promise.all(
+    claim.due.map((row) => attempt(deps, message, actionsByName.get(row.action)!, row.attempts, audit)),
+  );
   const final = claim.actions.map((row) => {
     const result = results.find((r) => r.update.action === row.action);
     return result ? { ...row, ...result.update } : row;
   });
-  const invalid = results.some((r) => r.invalid);
-  const status = eventStatusOf(final.map((r) => r.state), invalid);
-  const lastError = results.map((r) => r.update.lastError).find((e) => e !== null) ?? null;
-  await settle(
-    db,
-    {
+  const status = eventStatusOf(final.map((r) => r.state), results.some((r) => r.invalid));
+  for (const r of results) {
+    if (r.deadLetter) log("dead_lettered", { ...where, action: r.update.action, reason: r.deadLetter.reason }, "warn");
+  }
+  const decision = decide(final, deps.now());
+  if (decision.kind === "retry") log("retry_scheduled", { ...where, delaySeconds: decision.delaySeconds });
+  return {
+    decision,
+    settlement: {
       eventId: event.id,
       status,
-      lastError,
+      lastError: results.map((r) => r.update.lastError).find((e) => e !== null) ?? null,
       updates: results.map((r) => r.update),
       audit: audit.drain(),
       deadLetters: results.flatMap((r) => (r.deadLetter ? [r.deadLetter] : [])),
     },
-    deps.now(),
-  );
-  for (const r of results) {
-    if (r.deadLetter) log("dead_lettered", { eventId: event.id, source: event.source, entity: event.entityKey, action: r.update.action, reason: r.deadLetter.reason }, "warn");
-  }
-  const decision = decide(final, deps.now());
-  if (decision.kind === "retry") {
-    log("retry_scheduled", { eventId: event.id, source: event.source, entity: event.entityKey, delaySeconds: decision.delaySeconds });
-  }
-  return decision;
+  };
 }
 
-function isDue(row: ActionRow | undefined, now: number): boolean {
-  if (!row) return false;
-  if (row.state === "done" || row.state === "dead") return false;
-  return (row.nextAttemptAt ?? 0) <= now + DUE_TOLERANCE_MS;
+function emptySettlement(eventId: string, fields: Partial<Settlement>): Settlement {
+  return { eventId, status: null, updates: [], audit: [], deadLetters: [], ...fields };
 }
 
 /** Retry when any action still has to run, at the earliest time one of them is due. */
@@ -124,13 +179,7 @@ function decide(rows: Pick<ActionRow, "state" | "nextAttemptAt">[], now: number)
   return { kind: "retry", delaySeconds: Math.max(0, Math.ceil((next - now) / 1000)) };
 }
 
-async function attempt(
-  deps: PipelineDeps,
-  message: EventMessage,
-  flowAction: FlowAction,
-  attemptNumber: number,
-  audit: AuditSink,
-): Promise<AttemptResult> {
+async function attempt(deps: PipelineDeps, message: EventMessage, flowAction: FlowAction, attemptNumber: number, audit: AuditSink): Promise<AttemptResult> {
   const event = message.event;
   const action = flowAction.name;
   const started = deps.now();

@@ -97,6 +97,23 @@ describe("events consumer", () => {
     expect(await successfulPuts()).toBe(1);
   });
 
+  it("calls Mailchimp once when one batch holds the same delivery twice", async () => {
+    const { id } = await newContact();
+    const message = await contactCreated(id);
+    const result = await deliver([message, message]);
+    expect(result.explicitAcks).toEqual(result.ids);
+    expect(await successfulPuts()).toBe(1);
+    expect(await actionRow(message.event.id)).toMatchObject({ state: "done", attempts: 1 });
+  });
+
+  it("claims and settles a whole batch: 20 contacts in one batch all end subscribed", async () => {
+    const contacts = await Promise.all(Array.from({ length: 20 }, () => newContact()));
+    const result = await deliver(await Promise.all(contacts.map((c) => contactCreated(c.id))));
+    expect(result.explicitAcks).toHaveLength(20);
+    expect(await successfulPuts()).toBe(20);
+    for (const c of contacts) expect(await mailchimpMember(c.email)).toMatchObject({ status: "subscribed" });
+  });
+
   it("treats the same event under another delivery id as a duplicate", async () => {
     const { id } = await newContact();
     const message = await contactCreated(id);
