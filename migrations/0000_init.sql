@@ -13,9 +13,8 @@ CREATE TABLE `actions` (
 	PRIMARY KEY(`event_id`, `action`)
 );
 --> statement-breakpoint
-CREATE INDEX `actions_state` ON `actions` (`state`,`updated_at`);--> statement-breakpoint
 CREATE TABLE `audit_log` (
-	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+	`id` integer PRIMARY KEY NOT NULL,
 	`event_id` text,
 	`entity_key` text,
 	`action` text,
@@ -34,7 +33,6 @@ CREATE TABLE `audit_log` (
 --> statement-breakpoint
 CREATE INDEX `audit_created` ON `audit_log` (`created_at`);--> statement-breakpoint
 CREATE INDEX `audit_event` ON `audit_log` (`event_id`);--> statement-breakpoint
-CREATE INDEX `audit_connector_created` ON `audit_log` (`connector`,`created_at`);--> statement-breakpoint
 CREATE TABLE `dead_letters` (
 	`id` text PRIMARY KEY NOT NULL,
 	`event_id` text NOT NULL,
@@ -65,6 +63,5 @@ CREATE TABLE `events` (
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `events_source_dedupe` ON `events` (`source`,`dedupe_key`);--> statement-breakpoint
 CREATE INDEX `events_received` ON `events` (`received_at`);--> statement-breakpoint
 CREATE INDEX `events_status_received` ON `events` (`status`,`received_at`);

@@ -2,7 +2,7 @@
  * The D1 schema. drizzle-kit generates `migrations/` from this file (`npm run db:generate`);
  * never edit a generated migration by hand.
  */
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /** Every inbound event the consumer has seen once. Written by the consumer, never by ingest. */
 export const events = sqliteTable(
@@ -25,8 +25,9 @@ export const events = sqliteTable(
     occurredAt: integer("occurred_at"),
     updatedAt: integer("updated_at").notNull(),
   },
+  // No unique index on (source, dedupe_key): the id is a hash of exactly those, so the primary
+  // key already dedupes, and every index is one more row written per event.
   (t) => [
-    uniqueIndex("events_source_dedupe").on(t.source, t.dedupeKey),
     index("events_received").on(t.receivedAt),
     index("events_status_received").on(t.status, t.receivedAt),
   ],
@@ -48,14 +49,17 @@ export const actions = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.eventId, t.action] }), index("actions_state").on(t.state, t.updatedAt)],
+  // The primary key serves every ledger query (they all name the event); an index on state
+  // would cost a row written on every state change and tempt the planner away from the key.
+  (t) => [primaryKey({ columns: [t.eventId, t.action] })],
 );
 
 /** Every outbound API call, secrets redacted before the row is built. */
 export const auditLog = sqliteTable(
   "audit_log",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }),
+    // A rowid alias without AUTOINCREMENT: no sqlite_sequence row to write per insert.
+    id: integer("id").primaryKey(),
     eventId: text("event_id"),
     entityKey: text("entity_key"),
     action: text("action"),
@@ -71,11 +75,7 @@ export const auditLog = sqliteTable(
     error: text("error"),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [
-    index("audit_created").on(t.createdAt),
-    index("audit_event").on(t.eventId),
-    index("audit_connector_created").on(t.connector, t.createdAt),
-  ],
+  (t) => [index("audit_created").on(t.createdAt), index("audit_event").on(t.eventId)],
 );
 
 /** Events (or single actions of them) that will not be retried any more, kept for replay. */

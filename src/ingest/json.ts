@@ -14,9 +14,14 @@ const keepUnsafeIntegers: Reviver = (_key, value, context) => {
 
 export type JsonResult = { ok: true; value: unknown } | { ok: false; message: string };
 
+// Integers of 16 or more digits are the only ones that can pass 2^53 (9007199254740992 has 16).
+const MAYBE_UNSAFE_INTEGER = /\d{16}/;
+
 export function parseJsonLossless(text: string): JsonResult {
   try {
-    return { ok: true, value: JSON.parse(text, keepUnsafeIntegers as Parameters<typeof JSON.parse>[1]) };
+    // The reviver costs a call per value; most bodies have no long number and skip it.
+    const reviver = MAYBE_UNSAFE_INTEGER.test(text) ? (keepUnsafeIntegers as Parameters<typeof JSON.parse>[1]) : undefined;
+    return { ok: true, value: JSON.parse(text, reviver) };
   } catch (error) {
     return { ok: false, message: error instanceof Error ? error.message : "invalid JSON" };
   }

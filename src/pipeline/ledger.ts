@@ -50,7 +50,7 @@ export interface Claim {
 /**
  * The statements that claim one message: record the event (first sight wins) and its ledger
  * rows, mark the due actions running (only for the delivery that owns the event, and counting
- * the attempt before any call, so a crash mid-call still counts), and read both back.
+ * the attempt before any call, so a crash mid-call still counts), and read the ledger back.
  */
 function claimStatements(db: Db, { message, routed }: ClaimRequest, now: number): Statement[] {
   const e = message.event;
@@ -70,7 +70,10 @@ function claimStatements(db: Db, { message, routed }: ClaimRequest, now: number)
         occurredAt: e.occurredAt,
         updatedAt: now,
       })
-      .onConflictDoNothing(),
+      // First sight wins; a later delivery only touches updated_at. RETURNING gives the row
+      // either way, which saves a SELECT per message.
+      .onConflictDoUpdate({ target: events.id, set: { updatedAt: now } })
+      .returning(),
   ];
   if (routed.length > 0) {
     statements.push(
@@ -92,7 +95,7 @@ function claimStatements(db: Db, { message, routed }: ClaimRequest, now: number)
         .returning({ action: actions.action }),
     );
   }
-  statements.push(db.select().from(events).where(eq(events.id, e.id)), db.select().from(actions).where(eq(actions.eventId, e.id)));
+  statements.push(db.select().from(actions).where(eq(actions.eventId, e.id)));
   return statements;
 }
 
@@ -114,7 +117,8 @@ export async function claimEvents(db: Db, requests: ClaimRequest[], now: number)
     if (b instanceof Error) return b;
     const mine = results.slice(offset, offset + b.length);
     offset += b.length;
-    const [eventRows, actionRows] = mine.slice(-2) as [EventRow[], ActionRow[]];
+    const eventRows = mine[0] as EventRow[];
+    const actionRows = mine[mine.length - 1] as ActionRow[];
     const marked = requests[i]!.routed.length > 0 ? new Set((mine[2] as { action: string }[]).map((r) => r.action)) : new Set<string>();
     const row = eventRows[0]!;
     return {
@@ -155,8 +159,8 @@ export interface Settlement {
   deadLetters: DeadLetterRecord[];
 }
 
-/** The statements that write one message's outcome: action states, event status, audit rows, dead letters. */
-export function settleStatements(db: Db, s: Settlement, now: number): Statement[] {
+/** The statements that write one message's outcome: action states, event status, dead letters (audit rows: see below). */
+function settleStatements(db: Db, s: Settlement, now: number): Statement[] {
   const statements: Statement[] = [];
   if (s.duplicate) statements.push(db.update(events).set({ duplicates: sql`${events.duplicates} + 1`, updatedAt: now }).where(eq(events.id, s.eventId)));
   if (s.status !== null) {
@@ -170,8 +174,13 @@ export function settleStatements(db: Db, s: Settlement, now: number): Statement[
         .where(and(eq(actions.eventId, s.eventId), eq(actions.action, u.action))),
     );
   }
-  statements.push(...auditInserts(db, s.audit), ...deadLetterInserts(db, s.deadLetters, now));
+  statements.push(...deadLetterInserts(db, s.deadLetters, now));
   return statements;
+}
+
+/** Everything a batch settles: each message's statements, then all its audit rows in as few inserts as D1 allows. */
+export function settleBatchStatements(db: Db, settlements: Settlement[], now: number): Statement[] {
+  return [...settlements.flatMap((s) => settleStatements(db, s, now)), ...auditInserts(db, settlements.flatMap((s) => s.audit))];
 }
 
 export function deadLetterInserts(db: Db, rows: DeadLetterRecord[], now: number): Statement[] {

@@ -17,7 +17,7 @@ import {
   claimEvents,
   eventStatusOf,
   runBatch,
-  settleStatements,
+  settleBatchStatements,
   type ActionRow,
   type ActionUpdate,
   type Claim,
@@ -106,7 +106,7 @@ async function processUnique(deps: PipelineDeps, messages: EventMessage[]): Prom
 
   const settlements = outcomes.flatMap((o) => (o.settlement ? [o.settlement] : []));
   try {
-    await runBatch(deps.db, settlements.flatMap((s) => settleStatements(deps.db, s, deps.now())));
+    await runBatch(deps.db, settleBatchStatements(deps.db, settlements, deps.now()));
   } catch (error) {
     // Nothing of this batch is recorded as settled: every settled message is retried, and the
     // ledger rows left 'running' are run again on redelivery.

@@ -58,6 +58,8 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     scriptPath,
     bindings: { ...workerOptions.bindings, ...options.vars },
     host: "127.0.0.1",
+    // No fetch of Cloudflare's cf.json: this harness stays on loopback.
+    cf: false,
     port: 0,
     defaultPersistRoot: persist,
     verbose: options.verbose ?? false,
