@@ -18,6 +18,8 @@ declare module "autocannon" {
     pipelining?: number;
     duration?: number;
     timeout?: number;
+    /** Requests per second over all connections (fixed-rate mode). */
+    overallRate?: number;
     requests?: AutocannonRequest[];
   }
 

@@ -102,6 +102,8 @@ export async function startBareWorker(): Promise<Served> {
     compatibilityFlags: workerOptions.compatibilityFlags,
     host: "127.0.0.1",
     port: 0,
+    // No request.cf lookup at start (Miniflare would fetch it from workers.cloudflare.com).
+    cf: false,
     verbose: false,
     handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
       stdout.resume();

@@ -1,26 +1,36 @@
 /**
  * Ingest: signed single-event HubSpot webhooks driven by autocannon (as a library) against the
- * real worker and against the bare 202 worker, same request set, connections and duration.
+ * real worker and against the bare 202 worker, with the same request set, connections and
+ * duration: first flat out (throughput), then at one fixed rate both can sustain (latency).
  */
 import autocannon from "autocannon";
+import { createHmac } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { hubspotSignature } from "../src/ingest/hubspot";
-import { CREDENTIALS, startBareWorker, startVendorFakes, track, workerVars } from "./harness";
+import { hubspotSignature, hubspotSignedUri } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
+import { startCpuWindow, type CpuShare } from "./cpu";
+import { CREDENTIALS, startBareWorker, startVendorFakes, track, workerVars } from "./harness";
 
 /**
- * No flow consumes `contact.propertyChange`, so the consumer (which runs in the same workerd
- * process, on the same 2 cores, while the load runs) only records each event as `ignored`:
- * one D1 batch, no vendor calls. Using `contact.creation` would make the ingest figure carry
- * the whole pipeline's CPU, and events for unknown contacts would end as dead letters.
+ * No flow consumes `contact.propertyChange`, so the consumer (which shares workerd's one thread
+ * with ingest here, unlike in production) only records each event as `ignored`: one D1 batch,
+ * no vendor calls. With `contact.creation` the ingest figure would carry the whole pipeline's
+ * work, and events for contacts the fake does not know would be dead-lettered.
  */
 export const INGEST_SUBSCRIPTION_TYPE = "contact.propertyChange";
 
 export interface IngestSettings {
+  /** Concurrent connections of the flat-out run. */
   connections: number;
+  /** Connections of the fixed-rate run (enough to hold the rate, few enough not to queue). */
+  fixedRateConnections: number;
+  /** The fixed rate, as a share of the worker's flat-out throughput. */
+  fixedRateShare: number;
+  /** Measured seconds per pass, split into this many rounds (see measure()). */
   durationSeconds: number;
+  rounds: number;
   warmupSeconds: number;
-  /** Distinct pre-signed requests; more than a run sends, so no event is sent twice. */
+  /** Distinct pre-signed requests per run; more than a run sends, so no event is sent twice. */
   distinctRequests: number;
 }
 
@@ -29,24 +39,33 @@ export interface IngestFigures {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** Answers by HTTP status, so a failure shows what it was. */
+  statusCodes: Record<string, number>;
   durationSeconds: number;
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
   meanMs: number;
-  /** autocannon's own HDR p99 (whole milliseconds), as a cross-check of ours. */
-  autocannonP99Ms: number;
-  /** Pre-signed requests that were sent a second time because the set ran out. */
+  /** Requests that reused a pre-signed webhook because the set ran out. */
   reusedRequests: number;
+  /** 2xx answers during the discarded warm-up (they are on the queue too). */
+  warmupRequests: number;
+  /** Events the worker's consumer recorded while the measured rounds ran (null for the bare worker). */
+  consumedDuringRounds: number | null;
+  cpu: CpuShare;
 }
 
 export interface IngestResult {
   settings: IngestSettings;
   subscriptionType: string;
   bare: IngestFigures;
-  worker: IngestFigures & { consumerRecorded: Record<string, number>; vendorCalls: number };
+  worker: IngestFigures;
+  /** What the worker's consumer recorded for all ingested events, by status. */
+  consumerRecorded: Record<string, number>;
+  vendorCalls: number;
   ratioRequestsPerSecond: number;
   ratioP99: number;
+  fixedRate: { requestsPerSecond: number; bare: IngestFigures; worker: IngestFigures; ratioP50: number; ratioP99: number };
 }
 
 interface SignedWebhook {
@@ -54,37 +73,38 @@ interface SignedWebhook {
   headers: Record<string, string>;
 }
 
-/** Bodies depend only on the seed; signatures on the URL and the (fresh) timestamp. */
+/**
+ * Bodies depend only on the event id range; signatures on the URL and the (fresh) timestamp.
+ * Signed with node:crypto's synchronous HMAC (tens of thousands in well under a second) and
+ * checked once against the worker's own hubspotSignature, so the two cannot drift apart.
+ */
 async function signWebhooks(url: string, count: number, firstEventId: number): Promise<SignedWebhook[]> {
   const timestamp = String(Date.now());
-  return Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const body = JSON.stringify([
-        {
-          eventId: firstEventId + i,
-          subscriptionId: 2456,
-          portalId: 62515,
-          appId: 54321,
-          occurredAt: Number(timestamp),
-          subscriptionType: INGEST_SUBSCRIPTION_TYPE,
-          attemptNumber: 0,
-          objectId: 1000 + (i % 5000),
-          propertyName: "firstname",
-          propertyValue: `Name${i}`,
-          changeSource: "CRM",
-        },
-      ]);
-      const signature = await hubspotSignature(CREDENTIALS.hubspotSecret, "POST", url, body, timestamp);
-      return {
-        body,
-        headers: {
-          "content-type": "application/json",
-          "x-hubspot-signature-v3": signature,
-          "x-hubspot-request-timestamp": timestamp,
-        },
-      };
-    }),
-  );
+  const signedUri = hubspotSignedUri(url);
+  const sign = (body: string) => createHmac("sha256", CREDENTIALS.hubspotSecret).update(`POST${signedUri}${body}${timestamp}`).digest("base64");
+  const webhooks = Array.from({ length: count }, (_, i): SignedWebhook => {
+    const body = JSON.stringify([
+      {
+        eventId: firstEventId + i,
+        subscriptionId: 2456,
+        portalId: 62515,
+        appId: 54321,
+        occurredAt: Number(timestamp),
+        subscriptionType: INGEST_SUBSCRIPTION_TYPE,
+        attemptNumber: 0,
+        objectId: 1000 + (i % 5000),
+        propertyName: "firstname",
+        propertyValue: `Name${i}`,
+        changeSource: "CRM",
+      },
+    ]);
+    return { body, headers: { "content-type": "application/json", "x-hubspot-signature-v3": sign(body), "x-hubspot-request-timestamp": timestamp } };
+  });
+  const first = webhooks[0]!;
+  if ((await hubspotSignature(CREDENTIALS.hubspotSecret, "POST", url, first.body, timestamp)) !== first.headers["x-hubspot-signature-v3"]) {
+    throw new Error("the bench's signature differs from the worker's hubspotSignature");
+  }
+  return webhooks;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -92,14 +112,33 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+interface Load {
+  connections: number;
+  seconds: number;
+  /** Requests per second over all connections; flat out when absent. */
+  rate?: number;
+}
+
+interface Round {
+  latencies: number[];
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  seconds: number;
+  cpu: CpuShare;
+}
+
 /** One autocannon run; every request takes the next pre-signed webhook from a shared cursor. */
-async function drive(baseUrl: string, pool: SignedWebhook[], connections: number, durationSeconds: number, cursor: { next: number }) {
+async function drive(baseUrl: string, pool: SignedWebhook[], load: Load, cursor: { next: number }): Promise<Round> {
   const latencies: number[] = [];
   const instance = autocannon({
     url: baseUrl,
-    connections,
-    duration: durationSeconds,
+    connections: load.connections,
+    duration: load.seconds,
     timeout: 10,
+    ...(load.rate === undefined ? {} : { overallRate: load.rate }),
     requests: [
       {
         method: "POST",
@@ -111,35 +150,83 @@ async function drive(baseUrl: string, pool: SignedWebhook[], connections: number
       },
     ],
   });
-  // Exact per-request latencies (autocannon's histogram rounds to whole milliseconds).
+  // Exact per-request latencies: autocannon's histogram keeps whole milliseconds only.
   instance.on("response", (_client: unknown, status: number, _bytes: number, responseTime: number) => {
     if (status >= 200 && status < 300) latencies.push(responseTime);
   });
   const started = performance.now();
+  const endCpu = startCpuWindow();
   const result = await instance;
-  const seconds = (performance.now() - started) / 1000;
-  const sorted = Float64Array.from(latencies).sort();
   return {
+    latencies,
     requests: result["2xx"],
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
-    durationSeconds: seconds,
-    requestsPerSecond: result["2xx"] / seconds,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    meanMs: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
-    autocannonP99Ms: result.latency.p99,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, st]) => [code, st.count])),
+    seconds: (performance.now() - started) / 1000,
+    cpu: endCpu(),
   };
 }
 
-/** Warm-up (discarded), then the measured run, against one target. */
-async function measureTarget(url: string, firstEventId: number, settings: IngestSettings): Promise<IngestFigures> {
-  const pool = await signWebhooks(`${url}/webhooks/hubspot`, settings.distinctRequests, firstEventId);
+/** Rounds added up: counts summed, latencies pooled, CPU shares weighted by duration. */
+function combine(rounds: Round[]): Omit<IngestFigures, "reusedRequests" | "warmupRequests" | "consumedDuringRounds"> {
+  const seconds = rounds.reduce((a, r) => a + r.seconds, 0);
+  const total = (pick: (r: Round) => number) => rounds.reduce((a, r) => a + pick(r), 0);
+  const share = (key: keyof CpuShare) =>
+    rounds.some((r) => r.cpu[key] === null) ? null : Math.round((total((r) => (r.cpu[key] ?? 0) * r.seconds) / seconds) * 100) / 100;
+  const statusCodes: Record<string, number> = {};
+  for (const r of rounds) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+  const sorted = Float64Array.from(rounds.flatMap((r) => r.latencies)).sort();
+  const requests = total((r) => r.requests);
+  return {
+    requests,
+    non2xx: total((r) => r.non2xx),
+    errors: total((r) => r.errors),
+    timeouts: total((r) => r.timeouts),
+    statusCodes,
+    durationSeconds: seconds,
+    requestsPerSecond: requests / seconds,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    meanMs: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
+    cpu: { benchNode: share("benchNode"), workerd: share("workerd"), otherProcesses: share("otherProcesses") },
+  };
+}
+
+interface Target {
+  url: string;
+  /** Lets the target's queue catch up; called after the warm-up and between rounds. */
+  settle(accepted: number): Promise<void>;
+  /** Events consumed so far, when the target has a consumer. */
+  consumed?(): Promise<number>;
+}
+
+/**
+ * A fresh signed set (timestamps must be under 5 minutes old), a discarded warm-up, then the
+ * measured seconds in rounds with a pause between them. The pause is for Miniflare's local
+ * queue, not the worker: its broker keeps one timer per message until the message reaches the
+ * backlog, workerd allows an isolate 10,000 active timers, and a flood starves those timers,
+ * so after ~10,000 messages without a pause sendBatch fails ("QuotaExceededError") and the
+ * worker answers 503. Each round stays well under that.
+ */
+async function measure(target: Target, firstEventId: number, load: Load, rounds: number, settings: IngestSettings): Promise<IngestFigures> {
+  const pool = await signWebhooks(`${target.url}/webhooks/hubspot`, settings.distinctRequests, firstEventId);
   const cursor = { next: 0 };
-  await drive(url, pool, settings.connections, settings.warmupSeconds, cursor);
-  const figures = await drive(url, pool, settings.connections, settings.durationSeconds, cursor);
-  return { ...figures, reusedRequests: Math.max(0, cursor.next - pool.length) };
+  const warmup = await drive(target.url, pool, { ...load, seconds: settings.warmupSeconds }, cursor);
+  let accepted = warmup.requests;
+  let consumedDuringRounds: number | null = target.consumed ? 0 : null;
+  const measured: Round[] = [];
+  for (let i = 0; i < rounds; i++) {
+    await target.settle(accepted);
+    const before = (await target.consumed?.()) ?? 0;
+    const round = await drive(target.url, pool, { ...load, seconds: load.seconds / rounds }, cursor);
+    if (consumedDuringRounds !== null) consumedDuringRounds += ((await target.consumed?.()) ?? 0) - before;
+    accepted += round.requests;
+    measured.push(round);
+  }
+  await target.settle(accepted);
+  return { ...combine(measured), reusedRequests: Math.max(0, cursor.next - pool.length), warmupRequests: warmup.requests, consumedDuringRounds };
 }
 
 async function countByStatus(worker: LocalWorker): Promise<Record<string, number>> {
@@ -147,34 +234,68 @@ async function countByStatus(worker: LocalWorker): Promise<Record<string, number
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 
-/** Bare first, closed before the worker starts, so neither run shares the cores with the other. */
+async function eventCount(worker: LocalWorker): Promise<number> {
+  const [row] = await worker.query<{ n: number }>("SELECT count(*) AS n FROM events");
+  return row?.n ?? 0;
+}
+
+/** Waits until the consumer has recorded `expected` events (distinct event ids: one row each). */
+async function drained(worker: LocalWorker, expected: number, maxMs = 30_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline && (await eventCount(worker)) < expected) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * Both targets stay up for the whole phase (an idle workerd costs nothing); each run has the
+ * cores to itself, because the worker's consumer backlog is drained before anything else runs.
+ */
 export async function runIngest(scriptPath: string, settings: IngestSettings, firstEventId: number): Promise<IngestResult> {
   const bareServer = await startBareWorker();
-  let bare: IngestFigures;
-  try {
-    bare = await measureTarget(bareServer.url, firstEventId, settings);
-  } finally {
-    await bareServer.close();
-  }
-
   // Fakes are served so an unexpected outbound call is answered and counted, not hung.
   const fakes = await startVendorFakes(0, () => 0);
   const worker = await startLocalWorker({ vars: workerVars(fakes.hubspot.url, fakes.mailchimp.url), scriptPath });
   const closeWorker = track(() => worker.close());
   try {
-    const figures = await measureTarget(worker.url, firstEventId, settings);
-    const consumerRecorded = await countByStatus(worker);
-    const vendorCalls = fakes.hubspot.gets() + fakes.mailchimp.tally.requests;
+    // Event ids never repeat, so the worker's event count is what the consumer has recorded.
+    let earlierPasses = 0;
+    const bare: Target = { url: bareServer.url, settle: async () => undefined };
+    const target: Target = {
+      url: worker.url,
+      settle: (accepted) => drained(worker, earlierPasses + accepted),
+      consumed: async () => (await eventCount(worker)) - earlierPasses,
+    };
+    const flatOut: Load = { connections: settings.connections, seconds: settings.durationSeconds };
+    const bareFigures = await measure(bare, firstEventId, flatOut, settings.rounds, settings);
+    const workerFigures = await measure(target, firstEventId + 1e7, flatOut, settings.rounds, settings);
+    earlierPasses += workerFigures.warmupRequests + workerFigures.requests;
+
+    const rate = Math.max(50, Math.round((workerFigures.requestsPerSecond * settings.fixedRateShare) / 50) * 50);
+    const fixed: Load = { connections: settings.fixedRateConnections, seconds: settings.durationSeconds, rate };
+    const workerFixed = await measure(target, firstEventId + 2e7, fixed, 1, settings);
+    const bareFixed = await measure(bare, firstEventId + 3e7, fixed, 1, settings);
+
     return {
       settings,
       subscriptionType: INGEST_SUBSCRIPTION_TYPE,
-      bare,
-      worker: { ...figures, consumerRecorded, vendorCalls },
-      ratioRequestsPerSecond: figures.requestsPerSecond / bare.requestsPerSecond,
-      ratioP99: figures.p99Ms / bare.p99Ms,
+      bare: bareFigures,
+      worker: workerFigures,
+      consumerRecorded: await countByStatus(worker),
+      vendorCalls: fakes.hubspot.gets() + fakes.mailchimp.tally.requests,
+      ratioRequestsPerSecond: workerFigures.requestsPerSecond / bareFigures.requestsPerSecond,
+      ratioP99: workerFigures.p99Ms / bareFigures.p99Ms,
+      fixedRate: {
+        requestsPerSecond: rate,
+        bare: bareFixed,
+        worker: workerFixed,
+        ratioP50: workerFixed.p50Ms / bareFixed.p50Ms,
+        ratioP99: workerFixed.p99Ms / bareFixed.p99Ms,
+      },
     };
   } finally {
     await closeWorker();
     await fakes.close();
+    await bareServer.close();
   }
 }

@@ -22,9 +22,13 @@ export interface BindingMeter {
   d1Statements: number;
   d1RowsRead: number;
   d1RowsWritten: number;
+  /** Per statement kind (`insert events`, `select actions`, …): how often, rows read and written. */
+  d1ByStatement: Record<string, { count: number; rowsRead: number; rowsWritten: number }>;
   /** `.raw()` results carry no meta; counted so a gap in the row figures is visible. */
   d1UnmeteredStatements: number;
   durableObjectRequests: number;
+  /** Where the consumer's time goes (wall ms; overlapping calls add up). */
+  timing: { queueBatches: number; queueBatchMs: number; d1Ms: number; outboundFetches: number; outboundFetchMs: number };
 }
 
 const meter: BindingMeter = {
@@ -36,30 +40,65 @@ const meter: BindingMeter = {
   d1Statements: 0,
   d1RowsRead: 0,
   d1RowsWritten: 0,
+  d1ByStatement: {},
   d1UnmeteredStatements: 0,
   durableObjectRequests: 0,
+  timing: { queueBatches: 0, queueBatchMs: 0, d1Ms: 0, outboundFetches: 0, outboundFetchMs: 0 },
+};
+
+/** Adds the wall time of `work` to a timing counter (workerd's clock moves only across I/O, which is what is measured). */
+async function timed<T>(key: "queueBatchMs" | "d1Ms" | "outboundFetchMs", work: Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await work;
+  } finally {
+    meter.timing[key] += Date.now() - started;
+  }
+}
+
+// The connectors call the global fetch; counting it here costs one wrapper per call.
+const platformFetch = globalThis.fetch;
+globalThis.fetch = (input, init) => {
+  meter.timing.outboundFetches++;
+  return timed("outboundFetchMs", platformFetch(input, init));
 };
 
 function bump(counter: Record<string, number>, key: string, by = 1): void {
   counter[key] = (counter[key] ?? 0) + by;
 }
 
-function addMeta(result: D1Result<unknown>): void {
-  meter.d1RowsRead += result.meta?.rows_read ?? 0;
-  meter.d1RowsWritten += result.meta?.rows_written ?? 0;
+/** `insert events`, `update actions`, `select audit_log`: the verb and the table, from drizzle's SQL. */
+function statementKind(sql: string): string {
+  const verb = /^\s*(\w+)/.exec(sql)?.[1]?.toLowerCase() ?? "?";
+  const table = /\b(?:into|update|from)\s+"?(\w+)"?/i.exec(sql)?.[1] ?? "?";
+  return `${verb} ${table}`;
+}
+
+function addMeta(sql: string, result: D1Result<unknown>): void {
+  const read = result.meta?.rows_read ?? 0;
+  const written = result.meta?.rows_written ?? 0;
+  meter.d1RowsRead += read;
+  meter.d1RowsWritten += written;
+  const kind = (meter.d1ByStatement[statementKind(sql)] ??= { count: 0, rowsRead: 0, rowsWritten: 0 });
+  kind.count++;
+  kind.rowsRead += read;
+  kind.rowsWritten += written;
 }
 
 /** A statement that remembers the real one, so `batch` can hand the runtime its own objects. */
 class MeteredStatement {
-  constructor(readonly inner: D1PreparedStatement) {}
+  constructor(
+    readonly sql: string,
+    readonly inner: D1PreparedStatement,
+  ) {}
   bind(...values: unknown[]): MeteredStatement {
-    return new MeteredStatement(this.inner.bind(...values));
+    return new MeteredStatement(this.sql, this.inner.bind(...values));
   }
   private async counted(result: Promise<D1Result<unknown>>): Promise<D1Result<unknown>> {
     meter.d1RoundTrips++;
     meter.d1Statements++;
-    const r = await result;
-    addMeta(r);
+    const r = await timed("d1Ms", result);
+    addMeta(this.sql, r);
     return r;
   }
   run(): Promise<D1Result<unknown>> {
@@ -83,12 +122,12 @@ class MeteredStatement {
 
 function meteredD1(d1: D1Database): D1Database {
   const wrapper = {
-    prepare: (query: string) => new MeteredStatement(d1.prepare(query)),
+    prepare: (query: string) => new MeteredStatement(query, d1.prepare(query)),
     async batch(statements: MeteredStatement[]) {
       meter.d1RoundTrips++;
       meter.d1Statements += statements.length;
-      const results = await d1.batch(statements.map((s) => s.inner));
-      for (const r of results) addMeta(r);
+      const results = await timed("d1Ms", d1.batch(statements.map((s) => s.inner)));
+      results.forEach((r, i) => addMeta(statements[i]!.sql, r));
       return results;
     },
     exec: (query: string) => d1.exec(query),
@@ -186,15 +225,19 @@ function meteredBatch(batch: MessageBatch<unknown>): MessageBatch<unknown> {
   };
 }
 
+// Typed as the platform sees it, so a handler that later takes `ctx` still gets it.
+const real: Required<Pick<ExportedHandler<Env>, "fetch" | "queue" | "scheduled">> = worker;
+
 export default {
   fetch(request, env, ctx) {
     if (new URL(request.url).pathname === "/__bench/meter") return Response.json(meter);
-    return worker.fetch(request, metered(env), ctx);
+    return real.fetch(request, metered(env), ctx);
   },
   queue(batch, env, ctx) {
-    return worker.queue(meteredBatch(batch), metered(env), ctx);
+    meter.timing.queueBatches++;
+    return timed("queueBatchMs", Promise.resolve(real.queue(meteredBatch(batch), metered(env), ctx)));
   },
   scheduled(controller, env, ctx) {
-    return worker.scheduled(controller, metered(env), ctx);
+    return real.scheduled(controller, metered(env), ctx);
   },
 } satisfies ExportedHandler<Env>;
