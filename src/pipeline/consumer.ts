@@ -1,7 +1,7 @@
 /**
- * The queue consumers. Each message is decided on its own (ack, retry with a delay, or
- * re-enqueue), so one poison message or one exception never fails or repeats the batch.
- * Messages of one entity run one after another; different entities run concurrently.
+ * The queue consumers. The batch is processed together (see process.ts), but each message is
+ * decided on its own (ack, retry with a delay, or re-enqueue), so one poison message or one
+ * exception never fails or repeats the batch.
  */
 import { Redactor } from "../audit/redact";
 import { getConfig } from "../config";

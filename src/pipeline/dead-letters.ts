@@ -60,7 +60,19 @@ export interface ReplayResult {
  * deliveries on the queue. Returns the events that were sent.
  */
 export async function replayEvents(db: Db, queue: Queue, eventIds: string[], now: number, options: { all?: boolean } = {}): Promise<ReplayResult> {
-  if (eventIds.length === 0) return { eventIds: [], skipped: [] };
+  const result: ReplayResult = { eventIds: [], skipped: [] };
+  // D1 binds at most 100 parameters per statement: replay in chunks.
+  for (let i = 0; i < eventIds.length; i += REPLAY_CHUNK) {
+    const chunk = await replayChunk(db, queue, eventIds.slice(i, i + REPLAY_CHUNK), now, options);
+    result.eventIds.push(...chunk.eventIds);
+    result.skipped.push(...chunk.skipped);
+  }
+  return result;
+}
+
+const REPLAY_CHUNK = 50;
+
+async function replayChunk(db: Db, queue: Queue, eventIds: string[], now: number, options: { all?: boolean }): Promise<ReplayResult> {
   const rows = await db.select().from(events).where(inArray(events.id, eventIds));
   const messages: EventMessage[] = [];
   const statements = [];
@@ -92,10 +104,19 @@ export async function replayEvents(db: Db, queue: Queue, eventIds: string[], now
 /** Replays the events behind the given dead letters, or behind every unreplayed one. */
 export async function replayDeadLetters(db: Db, queue: Queue, selection: { ids: string[] } | { all: true }, now: number): Promise<ReplayResult> {
   const open = isNull(deadLetters.replayedAt);
-  const where = "all" in selection ? open : and(open, inArray(deadLetters.id, selection.ids));
-  const letters = await db.select({ id: deadLetters.id, eventId: deadLetters.eventId }).from(deadLetters).where(where);
+  const select = () => db.select({ id: deadLetters.id, eventId: deadLetters.eventId }).from(deadLetters);
+  const letters =
+    "all" in selection
+      ? await select().where(open)
+      : (await Promise.all(chunks(selection.ids, REPLAY_CHUNK).map((ids) => select().where(and(open, inArray(deadLetters.id, ids)))))).flat();
   const result = await replayEvents(db, queue, [...new Set(letters.map((l) => l.eventId))], now);
   const found = new Set(letters.map((l) => l.id));
   const skipped = "all" in selection ? [] : selection.ids.filter((id) => !found.has(id));
   return { eventIds: result.eventIds, skipped: [...skipped, ...result.skipped] };
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }

@@ -59,17 +59,17 @@ interface AttemptResult {
 export async function processBatch(deps: PipelineDeps, batch: EventMessage[]): Promise<Decision[]> {
   // The same delivery twice in one batch would claim its actions twice: the first copy does
   // the work, the others are acknowledged with it.
-  const firstOf = new Map<string, number>();
-  const copyOf = batch.map((m, i) => {
-    const key = `${m.event.id}\u0000${m.deliveryId}`;
-    const first = firstOf.get(key);
-    if (first === undefined) firstOf.set(key, i);
-    return first;
-  });
-  const unique = batch.filter((_, i) => copyOf[i] === undefined);
+  const keyOf = (m: EventMessage) => `${m.event.id}\u0000${m.deliveryId}`;
+  const unique = [...new Map(batch.map((m) => [keyOf(m), m])).values()];
   const decisions = await processUnique(deps, unique);
-  const byKey = new Map(unique.map((m, i) => [`${m.event.id}\u0000${m.deliveryId}`, decisions[i]!]));
-  return batch.map((m, i) => (copyOf[i] === undefined ? byKey.get(`${m.event.id}\u0000${m.deliveryId}`)! : { kind: "ack", status: "duplicate" }));
+  const decisionOf = new Map(unique.map((m, i) => [keyOf(m), decisions[i]!]));
+  const seen = new Set<string>();
+  return batch.map((m) => {
+    const key = keyOf(m);
+    if (seen.has(key)) return { kind: "ack", status: "duplicate" };
+    seen.add(key);
+    return decisionOf.get(key)!;
+  });
 }
 
 async function processUnique(deps: PipelineDeps, messages: EventMessage[]): Promise<Decision[]> {

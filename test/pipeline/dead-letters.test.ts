@@ -51,6 +51,17 @@ describe("replay", () => {
     await waitFor(async () => (await mailchimpMember("all.a@example.com")) !== null && (await mailchimpMember("all.b@example.com")) !== null, 10_000, "both");
   });
 
+  it("replays more dead letters than D1 binds parameters for in one statement", async () => {
+    const messages = await Promise.all(Array.from({ length: 120 }, (_, i) => contactCreated(`99${i}`)));
+    await deliver(messages, { queue: "syncwire-dead-letters" });
+    const ids = (await env.DB.prepare("SELECT id FROM dead_letters WHERE replayed_at IS NULL").all<{ id: string }>()).results.map((r) => r.id);
+    expect(ids.length).toBeGreaterThanOrEqual(120);
+    const result = await replayDeadLetters(db(), env.EVENTS, { ids }, Date.now());
+    expect(result.eventIds).toEqual(expect.arrayContaining(messages.map((m) => m.event.id)));
+    const open = await env.DB.prepare("SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL AND id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(ids)).first<{ n: number }>();
+    expect(open?.n).toBe(0);
+  });
+
   it("does not repeat a done action when its event is replayed", async () => {
     const message = await contactCreated(await createCrmContact({ email: "done.once@example.com" }));
     await deliver([message]);
