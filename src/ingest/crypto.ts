@@ -1,8 +1,20 @@
 /** HMAC and constant-time comparison on Web Crypto, shared by every signature scheme. */
 const encoder = new TextEncoder();
 
+// Importing a key costs about as much as signing with it; secrets are fixed per isolate.
+const keys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 export async function hmacSha256(secret: string, data: Uint8Array | string): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await hmacKey(secret);
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
   return new Uint8Array(await crypto.subtle.sign("HMAC", key, bytes));
 }
