@@ -125,6 +125,22 @@ describe("HubSpot body checks", () => {
   });
 });
 
+describe("queue limits", () => {
+  it("splits a batch over the 256 KB sendBatch limit into several sends and loses no event", async () => {
+    const events = Array.from({ length: 100 }, (_, i) =>
+      hubspotEvent(900_000 + i, { subscriptionType: "contact.propertyChange", propertyName: "notes", propertyValue: "n".repeat(3_000) }),
+    );
+    const res = await send(await signedHubSpot(JSON.stringify(events)));
+    expect(res.status).toBe(202);
+    const { eventIds } = (await res.json()) as { eventIds: string[] };
+    expect(eventIds).toHaveLength(100);
+    await waitFor(async () => {
+      const row = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(eventIds)).first<{ n: number }>();
+      return row?.n === 100;
+    }, 15_000, "all 100 events consumed");
+  });
+});
+
 describe("when the queue refuses", () => {
   it("answers 503 unavailable, so HubSpot retries, instead of accepting what it could not queue", async () => {
     // Queues refuse a message over 128 KB: a real refusal, inside the 1 MiB body limit.
