@@ -89,7 +89,7 @@ async function apply(message: Message<unknown>, body: EventMessage, decision: Ex
 async function deadLetterPoison(db: Db, message: Message<unknown>, problem: string, now: number): Promise<void> {
   const reason = `unreadable queue message: ${problem.slice(0, 500)}`;
   try {
-    await runBatch(db, deadLetterInserts(db, [{ eventId: `msg_${message.id}`, action: null, source: "unknown", reason, body: JSON.stringify(message.body ?? null) }], now));
+    await runBatch(db, deadLetterInserts(db.$client, [{ eventId: `msg_${message.id}`, action: null, source: "unknown", reason, body: JSON.stringify(message.body ?? null) }], now));
     log("dead_lettered", { eventId: `msg_${message.id}`, reason }, "warn");
     message.ack();
   } catch (error) {

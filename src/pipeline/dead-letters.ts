@@ -18,7 +18,7 @@ export async function recordPlatformDeadLetter(db: Db, body: unknown, now: numbe
   const parsed = EventMessage.safeParse(body);
   const reason = "the events queue ran out of delivery retries";
   if (!parsed.success) {
-    await runBatch(db, deadLetterInserts(db, [{ eventId: "unknown", action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now));
+    await runBatch(db, deadLetterInserts(db.$client, [{ eventId: "unknown", action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now));
     return;
   }
   const e = parsed.data.event;
@@ -94,7 +94,7 @@ async function replayChunk(db: Db, queue: Queue, eventIds: string[], now: number
   }
   // The ledger is reset before the messages exist, so a consumer never sees a new delivery id
   // with stale states; if enqueueing then fails, the caller gets the error and can replay again.
-  await runBatch(db, statements);
+  if (statements.length > 0) await db.batch(statements as [(typeof statements)[number], ...typeof statements]);
   await enqueue(queue, messages);
   for (const m of messages) log("replayed", { eventId: m.event.id, source: m.event.source, entity: m.event.entityKey });
   const sent = new Set(rows.map((r) => r.id));

@@ -18,7 +18,7 @@ import {
   eventStatusOf,
   runBatch,
   settleBatchStatements,
-  type ActionRow,
+  type LedgerRow,
   type ActionUpdate,
   type Claim,
   type Db,
@@ -172,7 +172,7 @@ function emptySettlement(eventId: string, fields: Partial<Settlement>): Settleme
 }
 
 /** Retry when any action still has to run, at the earliest time one of them is due. */
-function decide(rows: Pick<ActionRow, "state" | "nextAttemptAt">[], now: number): Decision {
+function decide(rows: Pick<LedgerRow, "state" | "nextAttemptAt">[], now: number): Decision {
   const waiting = rows.filter((r) => r.state === "failed" || r.state === "pending" || r.state === "running");
   if (waiting.length === 0) return { kind: "ack", status: eventStatusOf(rows.map((r) => r.state), false) };
   const next = Math.min(...waiting.map((r) => r.nextAttemptAt ?? now));
