@@ -1,5 +1,5 @@
 /**
- * Errors as values with codes. Domain code returns or throws `AppError`s; one place
+ * Errors as values with codes. Domain code returns `Failure`s; one place
  * (`statusOf`) maps a code to its HTTP status, and the HTTP edge renders
  * `{"error": {"code", "message"}}` (CONTRACT section 3).
  */
@@ -12,7 +12,6 @@ export type ErrorCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "unknown_source"
-  | "unauthorized"
   | "not_found"
   | "method_not_allowed"
   | "unavailable"
@@ -24,7 +23,6 @@ export function statusOf(code: ErrorCode): 400 | 401 | 404 | 405 | 413 | 415 | 5
     case "missing_signature":
     case "invalid_signature":
     case "stale_timestamp":
-    case "unauthorized":
       return 401;
     case "malformed_body":
     case "invalid_payload":
@@ -43,20 +41,6 @@ export function statusOf(code: ErrorCode): 400 | 401 | 404 | 405 | 413 | 415 | 5
     case "invalid_config":
     case "internal":
       return 500;
-  }
-}
-
-export class AppError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "AppError";
-  }
-
-  toResponse(): Response {
-    return errorResponse(this.code, this.message);
   }
 }
 

@@ -17,6 +17,6 @@ export default {
   },
   async scheduled(controller) {
     // The nightly reconciliation arrives with its own issue; the trigger is wired already.
-    log("event_ignored", { cron: controller.cron, reason: "nightly reconciliation not built yet" });
+    log("nightly_check", { cron: controller.cron, outcome: "skipped", reason: "the reconciliation is not built yet" });
   },
 } satisfies ExportedHandler<Env>;

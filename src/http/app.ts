@@ -4,7 +4,7 @@
  */
 import { Hono } from "hono";
 import { ConfigError } from "../config";
-import { AppError, errorResponse } from "../errors";
+import { errorResponse } from "../errors";
 import { log } from "../observability/log";
 import type { AppEnv } from "./app-env";
 import { health } from "./health";
@@ -17,7 +17,6 @@ export const app = new Hono<AppEnv>()
   .route("/sandbox", sandbox)
   .notFound(() => errorResponse("not_found", "no such route"))
   .onError((error) => {
-    if (error instanceof AppError) return error.toResponse();
     if (error instanceof ConfigError) {
       log("config_error", { issues: error.issues }, "error");
       return errorResponse("invalid_config", error.message);

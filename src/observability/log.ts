@@ -7,9 +7,7 @@ export type LogStep =
   | "ingest_rejected"
   | "enqueue_failed"
   | "deduped"
-  | "event_received"
   | "event_ignored"
-  | "event_invalid"
   | "action_attempt"
   | "retry_scheduled"
   | "requeued"
@@ -17,7 +15,8 @@ export type LogStep =
   | "replayed"
   | "consumer_error"
   | "config_error"
-  | "unhandled_error";
+  | "unhandled_error"
+  | "nightly_check";
 
 export interface LogFields {
   eventId?: string;

@@ -11,11 +11,11 @@ import { HttpClient } from "../connectors/http-client";
 import { createTransport } from "../connectors/transport";
 import { FLOWS } from "../flows/registry";
 import { log } from "../observability/log";
-import { database, deadLetterInserts, runBatch, type Db } from "./ledger";
+import { database, type Db } from "./ledger";
 import { EventMessage } from "./message";
 import { processBatch, type Decision, type PipelineDeps } from "./process";
 import { MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from "./retry";
-import { recordPlatformDeadLetter } from "./dead-letters";
+import { recordPlatformDeadLetter, recordUnreadable } from "./dead-letters";
 
 /**
  * wrangler.toml sets max_retries = 100 for the events queue (the platform maximum). Before a
@@ -27,13 +27,12 @@ export const REQUEUE_AT_ATTEMPT = 100;
 export function pipelineDeps(env: Env): PipelineDeps {
   const config = getConfig(env);
   const transport = createTransport(env, config);
-  const secrets = configSecrets(config);
+  const redactor = new Redactor(configSecrets(config));
   return {
     db: database(env.DB),
     config,
     flows: FLOWS,
-    connectorsFor: (context, audit) =>
-      createConnectors(config, new HttpClient({ transport, audit, redactor: new Redactor(secrets), context })),
+    connectorsFor: (context, audit) => createConnectors(config, new HttpClient({ transport, audit, redactor, context })),
     now: Date.now,
     random: Math.random,
   };
@@ -87,10 +86,8 @@ async function apply(message: Message<unknown>, body: EventMessage, decision: Ex
 
 /** A message that is not an event at all: kept as a dead letter with its raw body, then acked. */
 async function deadLetterPoison(db: Db, message: Message<unknown>, problem: string, now: number): Promise<void> {
-  const reason = `unreadable queue message: ${problem.slice(0, 500)}`;
   try {
-    await runBatch(db, deadLetterInserts(db.$client, [{ eventId: `msg_${message.id}`, action: null, source: "unknown", reason, body: JSON.stringify(message.body ?? null) }], now));
-    log("dead_lettered", { eventId: `msg_${message.id}`, reason }, "warn");
+    await recordUnreadable(db, `msg_${message.id}`, message.body, `unreadable queue message: ${problem.slice(0, 500)}`, now);
     message.ack();
   } catch (error) {
     log("consumer_error", { error: `could not store poison message: ${String(error)}` }, "error");
@@ -103,7 +100,7 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
   const db = database(env.DB);
   for (const message of batch.messages) {
     try {
-      await recordPlatformDeadLetter(db, message.body, Date.now());
+      await recordPlatformDeadLetter(db, message.id, message.body, Date.now());
       message.ack();
     } catch (error) {
       log("consumer_error", { queue: batch.queue, error: String(error) }, "error");

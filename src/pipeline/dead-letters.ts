@@ -13,14 +13,17 @@ import { log } from "../observability/log";
 import { deadLetterInserts, runBatch, type Db, type EventRow } from "./ledger";
 import { enqueue, EventMessage } from "./message";
 
+/** Keeps a queue message that is not an event at all, with its raw body (there is no event row). */
+export async function recordUnreadable(db: Db, id: string, body: unknown, reason: string, now: number): Promise<void> {
+  await runBatch(db, deadLetterInserts(db.$client, [{ eventId: id, action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now));
+  log("dead_lettered", { eventId: id, reason }, "warn");
+}
+
 /** Stores a message the events queue gave up on (its retries ran out). */
-export async function recordPlatformDeadLetter(db: Db, body: unknown, now: number): Promise<void> {
+export async function recordPlatformDeadLetter(db: Db, id: string, body: unknown, now: number): Promise<void> {
   const parsed = EventMessage.safeParse(body);
   const reason = "the events queue ran out of delivery retries";
-  if (!parsed.success) {
-    await runBatch(db, deadLetterInserts(db.$client, [{ eventId: "unknown", action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now));
-    return;
-  }
+  if (!parsed.success) return recordUnreadable(db, `msg_${id}`, body, reason, now);
   const e = parsed.data.event;
   await db.batch([
     db

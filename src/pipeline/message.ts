@@ -27,6 +27,8 @@ const MAX_BATCH_BYTES = 250_000;
 
 /** Splits messages into sendBatch calls that respect the Queues limits. */
 export function toSendBatches(messages: EventMessage[]): MessageSendRequest<EventMessage>[][] {
+  // One message cannot be split; its size is the queue's to judge.
+  if (messages.length === 1) return [[{ body: messages[0]!, contentType: "json" }]];
   const batches: MessageSendRequest<EventMessage>[][] = [];
   let current: MessageSendRequest<EventMessage>[] = [];
   let bytes = 0;
