@@ -106,6 +106,12 @@ describe("outside sandbox mode", () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("not_found");
   });
 
+  it("answers unknown_source for a webhook of an integration that is not configured", async () => {
+    const res = await fetch(`${worker.url}/webhooks/shopify`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unknown_source");
+  });
+
   it("reports its integrations on /health", async () => {
     const body = (await (await fetch(`${worker.url}/health`)).json()) as { status: string; sandbox: boolean; integrations: Record<string, string> };
     expect(body).toMatchObject({ status: "ok", sandbox: false, integrations: { hubspot: "enabled", mailchimp: "enabled" } });

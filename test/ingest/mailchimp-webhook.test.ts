@@ -84,9 +84,11 @@ describe("Mailchimp form parsing", () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
-  it("keeps the last value when a field is both a value and a group", async () => {
+  it("keeps the group when a field is both a value and a group", async () => {
     const parsed = await parseMailchimpForm("type=profile&fired_at=2026-11-20 10:00:00&data=x&data[email]=a@b.co", 0);
-    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) throw new Error(parsed.message);
+    expect(parsed.events[0]!.payload.data).toEqual({ email: "a@b.co" });
+    expect(parsed.events[0]!.entityKey).toBe("email:a@b.co");
   });
 });
 

@@ -23,6 +23,13 @@ describe("dead-letter queue consumer", () => {
   });
 });
 
+it("keeps an unreadable message the events queue gave up on, with its raw body", async () => {
+  const result = await deliver([{ garbage: true }], { queue: "syncwire-dead-letters" });
+  expect(result.explicitAcks).toEqual(result.ids);
+  const row = await env.DB.prepare("SELECT source, reason, body FROM dead_letters WHERE event_id = ?").bind(`msg_${result.ids[0]}`).first<{ source: string; reason: string; body: string }>();
+  expect(row).toEqual({ source: "unknown", reason: "the events queue ran out of delivery retries", body: '{"garbage":true}' });
+});
+
 describe("replay", () => {
   it("re-runs a dead-lettered action through the queue once the cause is fixed, and closes the dead letter", async () => {
     const email = "replay.me@example.com";
@@ -54,7 +61,8 @@ describe("replay", () => {
   it("replays more dead letters than D1 binds parameters for in one statement", async () => {
     const messages = await Promise.all(Array.from({ length: 120 }, (_, i) => contactCreated(`99${i}`)));
     await deliver(messages, { queue: "syncwire-dead-letters" });
-    const ids = (await env.DB.prepare("SELECT id FROM dead_letters WHERE replayed_at IS NULL").all<{ id: string }>()).results.map((r) => r.id);
+    const eventIds = JSON.stringify(messages.map((m) => m.event.id));
+    const ids = (await env.DB.prepare("SELECT id FROM dead_letters WHERE replayed_at IS NULL AND event_id IN (SELECT value FROM json_each(?))").bind(eventIds).all<{ id: string }>()).results.map((r) => r.id);
     expect(ids.length).toBeGreaterThanOrEqual(120);
     const result = await replayDeadLetters(db(), env.EVENTS, { ids }, Date.now());
     expect(result.eventIds).toEqual(expect.arrayContaining(messages.map((m) => m.event.id)));
