@@ -26,7 +26,7 @@ export const CREDENTIALS = {
 export function workerVars(hubspotUrl: string, mailchimpUrl: string): Record<string, string> {
   return {
     SANDBOX: "false",
-    ADMIN_TOKEN: "bench-admin-token",
+    ADMIN_TOKEN: "bench-admin-token-0123456789",
     HUBSPOT_BASE_URL: hubspotUrl,
     HUBSPOT_ACCESS_TOKEN: CREDENTIALS.hubspotToken,
     HUBSPOT_CLIENT_SECRET: CREDENTIALS.hubspotSecret,

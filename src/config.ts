@@ -36,11 +36,16 @@ export interface Config {
   crm: { lostProperty: string | null; lostValue: string | null; subscriptionProperty: string | null };
   conflictPolicy: "latest-wins" | "escalate";
   retry: { scheduleSeconds: number[]; maxAgeSeconds: number };
+  /** Outbound calls one consumer invocation has in flight at most (a Worker gets 6 connections at once). */
+  outboundConcurrency: number;
   alertWebhookUrl: string | null;
   auditRetentionDays: number;
 }
 
 export interface ConfigIssue { key: string; message: string }
+
+/** RETRY_SCHEDULE and RETRY_MAX_AGE when unset (and while the configuration cannot be read). */
+export const DEFAULT_RETRY = { scheduleSeconds: [0, 1, 5, 30, 300], maxAgeSeconds: 86_400 } as const;
 
 /** A configuration that cannot run; `issues` name every offending key. */
 export class ConfigError extends Error {
@@ -63,6 +68,10 @@ const retrySchedule = z
 const mailchimpKey = z.string().regex(/^[A-Za-z0-9]+-[a-z]+\d+$/, "expected <key>-<dc>, e.g. abc123-us21");
 
 type Raw = Record<string, unknown>;
+
+export const MIN_SECRET_LENGTH = 16;
+/** The secrets Syncwire shares with its callers (the vendors' own credentials are theirs to shape). */
+const SHARED_SECRETS = ["ADMIN_TOKEN", "HUBSPOT_CLIENT_SECRET", "MAILCHIMP_WEBHOOK_SECRET", "SHOPIFY_WEBHOOK_SECRET"] as const;
 
 class Reader {
   readonly issues: ConfigIssue[] = [];
@@ -110,6 +119,14 @@ export function parseConfig(input: Raw): Config {
 
   const adminToken = r.text("ADMIN_TOKEN") ?? null;
   if (!isSandbox && adminToken === null) r.issues.push({ key: "ADMIN_TOKEN", message: "required outside sandbox mode" });
+  // A short shared secret can be guessed, and the redactor must be able to replace every
+  // secret without blanking out ordinary words (CONTRACT 2).
+  if (!isSandbox) {
+    for (const key of SHARED_SECRETS) {
+      const value = r.text(key);
+      if (value !== undefined && value.length < MIN_SECRET_LENGTH) r.issues.push({ key, message: `must be at least ${MIN_SECRET_LENGTH} characters outside sandbox mode` });
+    }
+  }
 
   const base = (key: string, real: string, sandboxPath: string) =>
     r.parse(key, url, isSandbox ? `${SANDBOX_ORIGIN}${sandboxPath}` : real);
@@ -182,9 +199,10 @@ export function parseConfig(input: Raw): Config {
     },
     conflictPolicy: r.parse("CONFLICT_POLICY", z.enum(["latest-wins", "escalate"]), "latest-wins") ?? "latest-wins",
     retry: {
-      scheduleSeconds: r.parse("RETRY_SCHEDULE", retrySchedule, "0,1,5,30,300") ?? [0, 1, 5, 30, 300],
-      maxAgeSeconds: r.parse("RETRY_MAX_AGE", positiveInt, "86400") ?? 86400,
+      scheduleSeconds: r.parse("RETRY_SCHEDULE", retrySchedule, DEFAULT_RETRY.scheduleSeconds.join(",")) ?? [...DEFAULT_RETRY.scheduleSeconds],
+      maxAgeSeconds: r.parse("RETRY_MAX_AGE", positiveInt, String(DEFAULT_RETRY.maxAgeSeconds)) ?? DEFAULT_RETRY.maxAgeSeconds,
     },
+    outboundConcurrency: r.parse("OUTBOUND_CONCURRENCY", positiveInt, "6") ?? 6,
     alertWebhookUrl: r.parse("ALERT_WEBHOOK_URL", url) ?? null,
     auditRetentionDays: r.parse("AUDIT_RETENTION_DAYS", positiveInt, "90") ?? 90,
   };

@@ -1,21 +1,28 @@
 /**
- * Removes secrets from text bound for D1 or logs. Every credential value the configuration
- * holds (and each token issued at run time) is replaced wherever it occurs in a URL or a body,
- * so a vendor echoing a key back cannot leak it either. Headers are never stored at all.
+ * Removes secrets from text bound for D1 or logs (CONTRACT 4.8). Every credential value the
+ * configuration holds (and each token issued at run time) is replaced wherever it occurs, in
+ * the forms it can take on the way out: as is, percent-encoded (a URL or query), form-encoded,
+ * JSON-escaped (inside a body or an error message) and base64 (inside a Basic-auth value).
+ * Headers are never stored at all; this is the net for everything else.
+ *
+ * Longer forms are replaced first, so a secret that contains another one is removed whole
+ * instead of leaving its remainder behind. Outside sandbox mode every credential is at least
+ * 16 characters (src/config.ts), so replacing them never blanks out ordinary words.
  */
-const MIN_SECRET_LENGTH = 6; // shorter values would blank out ordinary words
+export const REDACTED = "[REDACTED]";
 
 export class Redactor {
-  private readonly secrets = new Set<string>();
+  private readonly forms = new Set<string>();
+  private ordered: string[] = [];
 
   constructor(secrets: Iterable<string | null | undefined> = []) {
     for (const s of secrets) this.add(s);
   }
 
   add(secret: string | null | undefined): void {
-    if (!secret || secret.length < MIN_SECRET_LENGTH) return;
-    this.secrets.add(secret);
-    this.secrets.add(encodeURIComponent(secret));
+    if (!secret) return;
+    for (const form of encodedForms(secret)) this.forms.add(form);
+    this.ordered = [...this.forms].sort((a, b) => b.length - a.length);
   }
 
   redact(text: string): string;
@@ -23,7 +30,26 @@ export class Redactor {
   redact(text: string | null): string | null {
     if (text === null) return null;
     let out = text;
-    for (const secret of this.secrets) if (out.includes(secret)) out = out.split(secret).join("[REDACTED]");
+    for (const form of this.ordered) if (out.includes(form)) out = out.split(form).join(REDACTED);
     return out;
+  }
+}
+
+function encodedForms(secret: string): string[] {
+  const forms = [secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1)];
+  const base64 = toBase64(secret);
+  // base64 of the secret alone; inside `user:secret` its alignment varies, so the exact
+  // Basic values a connector sends are registered as secrets of their own (connectors/index.ts).
+  if (base64) forms.push(base64.replace(/=+$/, ""));
+  return forms.filter((f) => f.length > 0);
+}
+
+function toBase64(text: string): string | null {
+  try {
+    let binary = "";
+    for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+    return btoa(binary);
+  } catch {
+    return null;
   }
 }

@@ -3,8 +3,9 @@
  * (transient vs permanent), typed response parsing, and an audit row for every call with
  * secrets redacted. Connectors only describe requests and response schemas.
  */
+import pLimit, { type LimitFunction } from "p-limit";
 import type { z } from "zod";
-import { MAX_REQUEST_BODY, MAX_RESPONSE_BODY, truncate, type AuditSink } from "../audit/sink";
+import { MAX_REQUEST_BODY, MAX_RESPONSE_BODY, truncate, type AuditOutcome, type AuditSink } from "../audit/sink";
 import type { Redactor } from "../audit/redact";
 import { ActionFailure, classifyStatus, parseRetryAfter } from "./errors";
 
@@ -23,6 +24,14 @@ export interface HttpClientOptions {
   audit: AuditSink;
   redactor: Redactor;
   context: CallContext;
+  /** Bounds the calls in flight; shared by every client of one consumer invocation. */
+  limit?: LimitFunction;
+  /**
+   * Epoch ms by which every call must have finished: the end of the attempt's lease on its
+   * ledger row. A call that could not finish before it is not sent, so no call of this attempt
+   * is still in flight when another consumer may claim the row again.
+   */
+  deadline?: number;
   timeoutMs?: number;
   now?: () => number;
 }
@@ -46,17 +55,34 @@ export interface CallResult<T> {
 }
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
+/** Below this much time left before the deadline, a call is not worth sending. */
+export const MIN_CALL_MS = 1_000;
 
 export class HttpClient {
   private readonly timeoutMs: number;
   private readonly now: () => number;
+  private readonly limit: LimitFunction;
 
   constructor(private readonly options: HttpClientOptions) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
+    this.limit = options.limit ?? pLimit(6);
   }
 
-  async call<T>(spec: CallSpec<T>): Promise<CallResult<T>> {
+  /** Waits for a free slot, then sends; the timeout runs from the moment the call is sent. */
+  call<T>(spec: CallSpec<T>): Promise<CallResult<T>> {
+    return this.limit(() => this.send(spec));
+  }
+
+  private async send<T>(spec: CallSpec<T>): Promise<CallResult<T>> {
+    const { redactor, context } = this.options;
+    const failure = (kind: "transient" | "permanent", message: string, status: number | null, retryAfterMs: number | null = null) =>
+      new ActionFailure(kind, redactor.redact(`${spec.connector} ${spec.method} ${message}`), { connector: spec.connector, status, retryAfterMs });
+
+    const remaining = (this.options.deadline ?? Infinity) - this.now();
+    if (remaining < MIN_CALL_MS) throw failure("transient", "not sent: the attempt's lease ends before the call could finish", null);
+    const timeoutMs = Math.min(this.timeoutMs, remaining);
+
     const headers = new Headers(spec.headers);
     let body: string | undefined;
     if (spec.json !== undefined) {
@@ -68,8 +94,7 @@ export class HttpClient {
     }
     headers.set("accept", "application/json");
     const started = this.now();
-    const audit = (status: number | null, responseBody: string | null, outcome: "success" | "transient" | "permanent", error: string | null) => {
-      const { redactor, context } = this.options;
+    const audit = (status: number | null, responseBody: string | null, outcome: AuditOutcome, error: string | null) => {
       this.options.audit.record({
         ...context,
         connector: spec.connector,
@@ -89,32 +114,31 @@ export class HttpClient {
     let response: Response;
     let text: string;
     try {
-      const request = new Request(spec.url, { method: spec.method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+      // A redirect is never followed: it would carry the Authorization header to whatever host
+      // it names. It ends as a failure with its 3xx status instead.
+      const request = new Request(spec.url, { method: spec.method, headers, body, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
       response = await this.options.transport(request);
       text = await response.text();
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-      const message = timedOut ? `timed out after ${this.timeoutMs} ms` : `network error: ${error instanceof Error ? error.message : String(error)}`;
+      // A network error's message can quote the URL, and with it a credential: redacted like everything else.
+      const message = timedOut ? `timed out after ${timeoutMs} ms` : `network error: ${error instanceof Error ? error.message : String(error)}`;
       audit(null, null, "transient", message);
-      throw new ActionFailure("transient", `${spec.connector} ${spec.method}: ${message}`, { connector: spec.connector, status: null });
+      throw failure("transient", message, null);
     }
 
     const outcome = classifyStatus(response.status);
     if (outcome !== "success") {
-      const message = `${spec.connector} ${spec.method} answered ${response.status}: ${errorMessage(text)}`;
+      const message = `answered ${response.status}: ${errorMessage(text)}`;
       audit(response.status, text, outcome, message);
-      throw new ActionFailure(outcome, this.options.redactor.redact(message), {
-        connector: spec.connector,
-        status: response.status,
-        retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), this.now()),
-      });
+      throw failure(outcome, message, response.status, parseRetryAfter(response.headers.get("retry-after"), this.now()));
     }
 
     const parsed = spec.schema.safeParse(parseJson(text));
     if (!parsed.success) {
-      const message = `${spec.connector} ${spec.method} answered ${response.status} with an unexpected body: ${parsed.error.issues[0]?.message ?? "invalid"}`;
+      const message = `answered ${response.status} with an unexpected body: ${parsed.error.issues[0]?.message ?? "invalid"}`;
       audit(response.status, text, "permanent", message);
-      throw new ActionFailure("permanent", message, { connector: spec.connector, status: response.status });
+      throw failure("permanent", message, response.status);
     }
     audit(response.status, text, "success", null);
     return { status: response.status, data: parsed.data, headers: response.headers };

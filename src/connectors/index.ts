@@ -1,11 +1,12 @@
 /**
  * Connectors for one action attempt, all sharing one audited HttpClient.
  */
+import { Redactor } from "../audit/redact";
 import type { Config } from "../config";
 import { ActionFailure } from "./errors";
 import { HubSpotConnector } from "./hubspot";
 import type { HttpClient } from "./http-client";
-import { MailchimpConnector } from "./mailchimp";
+import { mailchimpAuthorization, MailchimpConnector } from "./mailchimp";
 
 export interface Connectors {
   hubspot(): HubSpotConnector;
@@ -25,14 +26,29 @@ export function createConnectors(config: Config, http: HttpClient): Connectors {
   };
 }
 
-/** Every credential value in the configuration, for the audit redactor. */
+/** Every credential value in the configuration, and the auth header values built from them, for the redactor. */
 export function configSecrets(config: Config): string[] {
   const values: (string | null | undefined)[] = [config.adminToken];
   if (config.hubspot.enabled) values.push(config.hubspot.accessToken, config.hubspot.clientSecret);
-  if (config.mailchimp.enabled) values.push(config.mailchimp.apiKey, config.mailchimp.webhookSecret);
+  if (config.mailchimp.enabled) {
+    const basic = mailchimpAuthorization(config.mailchimp.apiKey);
+    values.push(config.mailchimp.apiKey, config.mailchimp.webhookSecret, basic, basic.slice("Basic ".length));
+  }
   if (config.shopify.enabled) values.push(config.shopify.webhookSecret);
   if (config.salesforce.enabled) values.push(config.salesforce.clientSecret);
   if (config.stripe.enabled) values.push(config.stripe.secretKey);
   if (config.postmark.enabled) values.push(config.postmark.serverToken);
   return values.filter((v): v is string => typeof v === "string");
+}
+
+const redactors = new WeakMap<Config, Redactor>();
+
+/** The redactor for every secret of `config`, built once per configuration. */
+export function redactorFor(config: Config): Redactor {
+  let redactor = redactors.get(config);
+  if (!redactor) {
+    redactor = new Redactor(configSecrets(config));
+    redactors.set(config, redactor);
+  }
+  return redactor;
 }

@@ -23,6 +23,11 @@ export function subscriberHash(email: string): string {
   return createHash("md5").update(email.trim().toLowerCase()).digest("hex");
 }
 
+/** Basic auth with any user name and the API key as the password, as Mailchimp documents. */
+export function mailchimpAuthorization(apiKey: string): string {
+  return `Basic ${btoa(`syncwire:${apiKey}`)}`;
+}
+
 export interface MemberUpsert {
   email: string;
   statusIfNew: MemberStatus;
@@ -36,7 +41,7 @@ export class MailchimpConnector {
   ) {}
 
   private headers(): Record<string, string> {
-    return { authorization: `Basic ${btoa(`syncwire:${this.config.apiKey}`)}` };
+    return { authorization: mailchimpAuthorization(this.config.apiKey) };
   }
 
   private memberUrl(email: string, listId = this.config.listId): string {

@@ -15,12 +15,16 @@ export const events = sqliteTable(
     entityKey: text("entity_key"),
     /** The queue delivery that owns this event; another delivery of the same event is a duplicate. */
     deliveryId: text("delivery_id").notNull(),
+    /** The provider's event as JSON; `{}` when it was too large for a queue message and lives in R2 under `payloadRef`. */
     payload: text("payload").notNull(),
+    payloadRef: text("payload_ref"),
     status: text("status", {
       enum: ["processing", "retrying", "done", "dead", "ignored", "invalid"],
     }).notNull(),
     duplicates: integer("duplicates").notNull().default(0),
     lastError: text("last_error"),
+    /** When the replay that owns this event was requested; an older replay never takes it back. */
+    replayedAt: integer("replayed_at"),
     receivedAt: integer("received_at").notNull(),
     occurredAt: integer("occurred_at"),
     updatedAt: integer("updated_at").notNull(),
@@ -45,7 +49,13 @@ export const actions = sqliteTable(
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
     lastStatus: integer("last_status"),
+    /**
+     * pending / failed: not to be attempted before this time. running: the end of the claim's
+     * lease; until then only the holder of `claimToken` may run or settle the row, after it the
+     * row may be claimed again (its holder died, or lost its lease).
+     */
     nextAttemptAt: integer("next_attempt_at"),
+    claimToken: text("claim_token"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },

@@ -18,8 +18,10 @@ export const app = new Hono<AppEnv>()
   .notFound(() => errorResponse("not_found", "no such route"))
   .onError((error) => {
     if (error instanceof ConfigError) {
-      log("config_error", { issues: error.issues }, "error");
-      return errorResponse("invalid_config", error.message);
+      // A 503, so a provider retries its webhook until the configuration is fixed; the keys
+      // (never the values) are on GET /health.
+      log("config_error", { keys: error.issues.map((i) => i.key) }, "error");
+      return errorResponse("unavailable", "Syncwire's configuration is invalid (GET /health names the keys); retry later");
     }
     log("unhandled_error", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, "error");
     return errorResponse("internal", "internal error");

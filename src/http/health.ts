@@ -1,10 +1,17 @@
 /** GET /health: which integrations run, and whether anything needs a person. */
 import { Hono } from "hono";
-import { getConfig, INTEGRATIONS, type Integration } from "../config";
+import { ConfigError, getConfig, INTEGRATIONS, type Integration } from "../config";
 import type { AppEnv } from "./app-env";
 
 export const health = new Hono<AppEnv>().get("/", (c) => {
-  const config = getConfig(c.env);
+  let config;
+  try {
+    config = getConfig(c.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // Names each key and what is wrong with it, never its value (CONTRACT 2).
+    return c.json({ status: "misconfigured", issues: error.issues, lastSyncRun: null }, 503);
+  }
   const integrations = Object.fromEntries(
     INTEGRATIONS.map((name: Integration) => {
       const state = config[name];

@@ -4,21 +4,23 @@
  */
 import { Hono } from "hono";
 import { getConfig } from "../config";
+import { redactorFor } from "../connectors";
 import { errorResponse, type Failure } from "../errors";
 import { SOURCES, type InboundEvent, type Source } from "../ingest/event";
 import { verifyMailchimpSecret } from "../ingest/mailchimp";
 import { receiveHubSpot, receiveMailchimp, receiveShopify, type Received } from "../ingest/receive";
 import { log } from "../observability/log";
 import { enqueue, newDelivery } from "../pipeline/message";
+import { r2PayloadStore } from "../pipeline/payloads";
 import type { AppEnv } from "./app-env";
 
-async function accept(queue: Queue, source: Source, received: Received, started: number): Promise<Response> {
+async function accept(env: Env, source: Source, received: Received, started: number): Promise<Response> {
   if (!received.ok) return reject(source, received);
   const now = Date.now();
   try {
-    await enqueue(queue, received.events.map((e: InboundEvent) => newDelivery(e, now)));
+    await enqueue(env.EVENTS, r2PayloadStore(env.PAYLOADS), received.events.map((e: InboundEvent) => newDelivery(e, now)));
   } catch (error) {
-    log("enqueue_failed", { source, count: received.events.length, error: String(error) }, "error");
+    log("enqueue_failed", { source, count: received.events.length, error: redactorFor(getConfig(env)).redact(String(error)) }, "error");
     return errorResponse("unavailable", "the event queue did not accept the events; retry later");
   }
   const eventIds = received.events.map((e) => e.id);
@@ -46,7 +48,7 @@ export const webhooks = new Hono<AppEnv>()
     const started = Date.now();
     const config = getConfig(c.env).hubspot;
     if (!config.enabled) return disabled("hubspot");
-    return accept(c.env.EVENTS, "hubspot", await receiveHubSpot(c.req.raw, config, started), started);
+    return accept(c.env, "hubspot", await receiveHubSpot(c.req.raw, config, started), started);
   })
   // Mailchimp checks a webhook URL with a GET before it saves it, and wants a 200.
   .get("/mailchimp/:secret?", (c) => {
@@ -59,13 +61,13 @@ export const webhooks = new Hono<AppEnv>()
     const started = Date.now();
     const config = getConfig(c.env).mailchimp;
     if (!config.enabled) return disabled("mailchimp");
-    return accept(c.env.EVENTS, "mailchimp", await receiveMailchimp(c.req.raw, c.req.param("secret"), config, started), started);
+    return accept(c.env, "mailchimp", await receiveMailchimp(c.req.raw, c.req.param("secret"), config, started), started);
   })
   .post("/shopify", async (c) => {
     const started = Date.now();
     const config = getConfig(c.env).shopify;
     if (!config.enabled) return disabled("shopify");
-    return accept(c.env.EVENTS, "shopify", await receiveShopify(c.req.raw, config, started), started);
+    return accept(c.env, "shopify", await receiveShopify(c.req.raw, config, started), started);
   })
   .all("/:source/*", (c) => unmatched(c.req.param("source"), c.req.method))
   .all("/:source", (c) => unmatched(c.req.param("source"), c.req.method));

@@ -21,6 +21,8 @@ export const InboundEvent = z.object({
   occurredAt: z.number().nullable(),
   /** The provider's event, ids kept as strings (see parseJsonLossless). */
   payload: z.record(z.string(), z.unknown()),
+  /** Set when the payload was too large for a queue message: its key in the payload store (src/pipeline/payloads.ts). */
+  payloadRef: z.string().optional(),
 });
 export type InboundEvent = z.infer<typeof InboundEvent>;
 

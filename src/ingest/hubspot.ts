@@ -49,12 +49,16 @@ export async function verifyHubSpotSignature(input: HubSpotSignatureInput): Prom
   return { ok: true };
 }
 
+// HubSpot's ids are JSON integers; parseJsonLossless hands ones beyond 2^53 over as digit strings.
+const integerId = z.union([z.number().int(), z.string().regex(/^\d+$/)], { error: "expected an integer id" });
+
 const HubSpotEvent = z.looseObject({
-  eventId: z.union([z.number(), z.string()]),
+  eventId: integerId,
   subscriptionType: z.string().min(1),
-  objectId: z.union([z.number(), z.string()]),
+  objectId: integerId,
   occurredAt: z.number().optional(),
-  portalId: z.union([z.number(), z.string()]).optional(),
+  portalId: integerId.optional(),
+  subscriptionId: integerId.optional(),
   propertyName: z.string().optional(),
   propertyValue: z.unknown().optional(),
   changeSource: z.string().optional(),
@@ -68,9 +72,11 @@ export async function parseHubSpotBatch(text: string, receivedAt: number): Promi
   if (!batch.success) return fail("invalid_payload", describeIssues(batch.error));
   const events = await Promise.all(
     batch.data.map(async (raw) => {
-      const dedupeKey = idString(raw.eventId)!;
+      const eventId = idString(raw.eventId)!;
       const objectId = idString(raw.objectId)!;
-      const payload = { ...raw, eventId: dedupeKey, objectId };
+      // HubSpot documents eventId as unique only within a subscription of a portal (app).
+      const dedupeKey = `${idString(raw.portalId ?? null) ?? ""}:${idString(raw.subscriptionId ?? null) ?? ""}:${eventId}`;
+      const payload = { ...raw, eventId, objectId };
       return {
         id: await eventIdFor("hubspot", dedupeKey),
         source: "hubspot" as const,

@@ -43,6 +43,16 @@ function firedAtMs(firedAt: string): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
+/**
+ * What the dedupe key hashes: type, fired_at and the data fields, sorted (Mailchimp does not
+ * promise their order across redeliveries) and JSON-encoded, so no field name or value can
+ * imitate a separator (`a=b\nc` vs two fields) and two different deliveries never collide.
+ */
+export function mailchimpDedupeInput(type: string, firedAt: string, params: URLSearchParams): string {
+  const fields = [...params].filter(([k]) => k.startsWith("data[")).sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
+  return JSON.stringify([type, firedAt, fields]);
+}
+
 export async function parseMailchimpForm(text: string, receivedAt: number): Promise<{ ok: true; events: InboundEvent[] } | Failure> {
   let params: URLSearchParams;
   try {
@@ -62,9 +72,7 @@ export async function parseMailchimpForm(text: string, receivedAt: number): Prom
   if (typeof email !== "string" || email === "") {
     return fail("invalid_payload", type === "upemail" ? "data[old_email]: required" : "data[email]: required");
   }
-  // Field order is not guaranteed across redeliveries: hash the sorted fields.
-  const fields = [...params].filter(([k]) => k.startsWith("data[")).map(([k, v]) => `${k}=${v}`).sort();
-  const dedupeKey = await sha256Hex([type, firedAt, ...fields].join("\n"));
+  const dedupeKey = await sha256Hex(mailchimpDedupeInput(type, firedAt, params));
   const event: InboundEvent = {
     id: await eventIdFor("mailchimp", dedupeKey),
     source: "mailchimp",

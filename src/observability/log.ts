@@ -14,6 +14,8 @@ export type LogStep =
   | "dead_lettered"
   | "replayed"
   | "consumer_error"
+  | "audit_unrecorded"
+  | "payloads_pruned"
   | "config_error"
   | "unhandled_error"
   | "nightly_check";

@@ -1,110 +1,162 @@
 /**
  * The queue consumers. The batch is processed together (see process.ts), but each message is
- * decided on its own (ack, retry with a delay, or re-enqueue), so one poison message or one
- * exception never fails or repeats the batch.
+ * decided on its own (ack, retry with a delay, re-enqueue or dead-letter), so one poison
+ * message or one exception never fails or repeats the batch, and no failure retries at once:
+ * every retry waits on RETRY_SCHEDULE.
  */
-import { Redactor } from "../audit/redact";
-import { getConfig } from "../config";
-import { describeIssues } from "../errors";
-import { configSecrets, createConnectors } from "../connectors";
+import pLimit from "p-limit";
+import { ConfigError, DEFAULT_RETRY, getConfig } from "../config";
+import { createConnectors, redactorFor } from "../connectors";
 import { HttpClient } from "../connectors/http-client";
 import { createTransport } from "../connectors/transport";
+import { describeIssues } from "../errors";
 import { FLOWS } from "../flows/registry";
 import { log } from "../observability/log";
-import { database, type Db } from "./ledger";
+import { recordGaveUp, recordPlatformDeadLetter, recordUnreadable } from "./dead-letters";
+import { database } from "./ledger";
 import { EventMessage } from "./message";
+import { r2PayloadStore } from "./payloads";
 import { processBatch, type Decision, type PipelineDeps } from "./process";
-import { MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from "./retry";
-import { recordPlatformDeadLetter, recordUnreadable } from "./dead-letters";
+import { MAX_QUEUE_DELAY_SECONDS, pastMaxAge, retryDelaySeconds, type RetryPolicy } from "./retry";
 
 /**
- * wrangler.toml sets max_retries = 100 for the events queue (the platform maximum). Before a
- * message would use up its last retry, the consumer sends a fresh copy and acks the old one,
- * so an outage of any length up to RETRY_MAX_AGE still ends in delivery.
+ * wrangler.toml sets max_retries = 100 for both queues (the platform maximum). Before a message
+ * would use up its last retry, the consumer sends a fresh copy and acks the old one, so an
+ * outage of any length up to RETRY_MAX_AGE still ends in delivery, and a dead letter that could
+ * not be stored is never deleted by the platform.
  */
 export const REQUEUE_AT_ATTEMPT = 100;
 
+/** Everything the pipeline needs for one invocation; throws ConfigError when the configuration cannot run. */
 export function pipelineDeps(env: Env): PipelineDeps {
   const config = getConfig(env);
   const transport = createTransport(env, config);
-  const redactor = new Redactor(configSecrets(config));
+  const redactor = redactorFor(config);
+  // One bound per invocation: a Worker opens at most 6 connections at once anyway, and a call
+  // waiting for one must not have its timeout running.
+  const limit = pLimit(config.outboundConcurrency);
   return {
     db: database(env.DB),
+    store: r2PayloadStore(env.PAYLOADS),
     config,
     flows: FLOWS,
-    connectorsFor: (context, audit) => createConnectors(config, new HttpClient({ transport, audit, redactor, context })),
+    redactor,
+    connectorsFor: (context, audit, deadline) => createConnectors(config, new HttpClient({ transport, audit, redactor, context, limit, deadline })),
     now: Date.now,
     random: Math.random,
   };
 }
 
-export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, deps: PipelineDeps = pipelineDeps(env)): Promise<void> {
+export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, given?: PipelineDeps): Promise<void> {
+  let deps: PipelineDeps;
+  try {
+    deps = given ?? pipelineDeps(env);
+  } catch (error) {
+    return waitForConfiguration(batch, env.EVENTS, error);
+  }
   const events: { message: Message<unknown>; body: EventMessage }[] = [];
+  const poison: Promise<void>[] = [];
   for (const message of batch.messages) {
     const parsed = EventMessage.safeParse(message.body);
     if (parsed.success) events.push({ message, body: parsed.data });
-    else await deadLetterPoison(deps.db, message, describeIssues(parsed.error), deps.now());
+    else poison.push(deadLetterPoison(deps, message, describeIssues(parsed.error)));
   }
-  let decisions: Decision[];
-  try {
-    decisions = await processBatch(deps, events.map((e) => e.body));
-  } catch (error) {
-    decisions = events.map(() => ({ kind: "error", error }));
-  }
-  await Promise.all(
-    events.map(({ message, body }, i) => {
-      const decision = decisions[i]!;
-      if (decision.kind !== "error") return apply(message, body, decision, env);
-      // D1 unavailable, a bug in the pipeline itself, …: nothing was acknowledged, so retrying
-      // the message loses nothing; the ledger keeps done actions from running twice.
-      const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, null, deps.random());
-      log("consumer_error", { eventId: body.event.id, source: body.event.source, error: String(decision.error), delaySeconds }, "error");
-      return apply(message, body, { kind: "retry", delaySeconds }, env);
-    }),
-  );
+  await Promise.all([
+    ...poison,
+    processBatch(
+      deps,
+      events.map((e) => e.body),
+      (i, decision) => apply(deps, events[i]!.message, events[i]!.body, decision, env.EVENTS),
+    ),
+  ]);
 }
 
-async function apply(message: Message<unknown>, body: EventMessage, decision: Exclude<Decision, { kind: "error" }>, env: Env): Promise<void> {
-  if (decision.kind === "ack") {
-    message.ack();
-    return;
+async function apply(deps: PipelineDeps, message: Message<unknown>, body: EventMessage, decision: Decision, queue: Queue): Promise<void> {
+  switch (decision.kind) {
+    case "ack":
+      message.ack();
+      return;
+    case "retry":
+      return retryLater(message, body, decision.delaySeconds, queue);
+    case "error": {
+      // D1 unavailable, a payload that cannot be read, a bug: nothing was acknowledged, so
+      // retrying loses nothing, and the ledger keeps done actions from running twice.
+      const error = deps.redactor.redact(String(decision.error));
+      const where = { eventId: body.event.id, source: body.event.source, entity: body.event.entityKey };
+      if (pastMaxAge(deps.config.retry, body.retryFrom, deps.now())) {
+        const reason = `gave up after RETRY_MAX_AGE (${deps.config.retry.maxAgeSeconds} s): ${error}`;
+        try {
+          await recordGaveUp(deps.db, body, reason, deps.now());
+          message.ack();
+          return;
+        } catch (storeError) {
+          log("consumer_error", { ...where, error: `could not dead-letter: ${deps.redactor.redact(String(storeError))}` }, "error");
+        }
+      }
+      const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, null, deps.random());
+      log("consumer_error", { ...where, error, delaySeconds }, "error");
+      return retryLater(message, body, delaySeconds, queue);
+    }
   }
-  const delaySeconds = Math.min(decision.delaySeconds, MAX_QUEUE_DELAY_SECONDS);
+}
+
+/** Retries after `delaySeconds`; near the platform's retry limit, as a fresh copy instead. */
+async function retryLater(message: Message<unknown>, body: unknown, delaySeconds: number, queue: Queue): Promise<void> {
+  const delay = Math.min(delaySeconds, MAX_QUEUE_DELAY_SECONDS);
   if (message.attempts < REQUEUE_AT_ATTEMPT) {
-    message.retry({ delaySeconds });
+    message.retry({ delaySeconds: delay });
     return;
   }
   try {
-    await env.EVENTS.send(body, { delaySeconds, contentType: "json" });
+    await queue.send(body, { delaySeconds: delay, contentType: "json" });
     message.ack();
-    log("requeued", { eventId: body.event.id, source: body.event.source, attempt: message.attempts, delaySeconds });
+    log("requeued", { messageId: message.id, attempt: message.attempts, delaySeconds: delay });
   } catch (error) {
-    log("consumer_error", { eventId: body.event.id, error: `requeue failed: ${String(error)}` }, "error");
-    message.retry({ delaySeconds });
+    log("consumer_error", { messageId: message.id, error: `requeue failed: ${String(error)}` }, "error");
+    message.retry({ delaySeconds: delay });
   }
+}
+
+/** The scheduled wait after `attempts` deliveries, for failures that have no policy of their own. */
+function scheduledDelay(attempts: number, policy: RetryPolicy = DEFAULT_RETRY): number {
+  return retryDelaySeconds(policy, attempts, null);
+}
+
+/**
+ * The configuration cannot run (GET /health names the keys): nothing can be processed, and
+ * nothing is the events' fault, so every message waits on the schedule, none is dead-lettered.
+ */
+async function waitForConfiguration(batch: MessageBatch<unknown>, queue: Queue, error: unknown): Promise<void> {
+  const keys = error instanceof ConfigError ? error.issues.map((i) => i.key) : [];
+  log("config_error", { queue: batch.queue, keys, messages: batch.messages.length, error: error instanceof ConfigError ? "invalid configuration" : String(error) }, "error");
+  await Promise.all(batch.messages.map((m) => retryLater(m, m.body, scheduledDelay(m.attempts), queue)));
 }
 
 /** A message that is not an event at all: kept as a dead letter with its raw body, then acked. */
-async function deadLetterPoison(db: Db, message: Message<unknown>, problem: string, now: number): Promise<void> {
+async function deadLetterPoison(deps: PipelineDeps, message: Message<unknown>, problem: string): Promise<void> {
   try {
-    await recordUnreadable(db, `msg_${message.id}`, message.body, `unreadable queue message: ${problem.slice(0, 500)}`, now);
+    await recordUnreadable(deps.db, `msg_${message.id}`, message.body, `unreadable queue message: ${problem.slice(0, 500)}`, deps.now());
     message.ack();
   } catch (error) {
-    log("consumer_error", { error: `could not store poison message: ${String(error)}` }, "error");
-    message.retry();
+    log("consumer_error", { messageId: message.id, error: `could not store poison message: ${deps.redactor.redact(String(error))}` }, "error");
+    message.retry({ delaySeconds: scheduledDelay(message.attempts, deps.config.retry) });
   }
 }
 
 /** The dead-letter queue's consumer: what the platform gave up on is stored in D1 for replay. */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const db = database(env.DB);
-  for (const message of batch.messages) {
-    try {
-      await recordPlatformDeadLetter(db, message.id, message.body, Date.now());
-      message.ack();
-    } catch (error) {
-      log("consumer_error", { queue: batch.queue, error: String(error) }, "error");
-      message.retry();
-    }
-  }
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      try {
+        await recordPlatformDeadLetter(db, message.id, message.body, Date.now());
+        message.ack();
+      } catch (error) {
+        // Never let the platform delete what could not be stored: wait, and near the retry
+        // limit send a fresh copy to this same queue.
+        log("consumer_error", { queue: batch.queue, messageId: message.id, error: String(error) }, "error");
+        await retryLater(message, message.body, scheduledDelay(message.attempts), env.DEAD_LETTERS);
+      }
+    }),
+  );
 }

@@ -1,17 +1,20 @@
 /**
  * Dead letters: what will not be retried any more, kept in D1 with the reason, and replay.
  *
- * Replay hands an event back to the pipeline as a new delivery: its dead and failed actions
- * go back to pending (done ones stay done, so a replay never repeats a side effect), the
- * event's owning delivery id changes so the consumer does not take the replay for a duplicate,
- * and RETRY_MAX_AGE counts again from the replay.
+ * Replay hands an event back to the pipeline as a new delivery marked as a replay. Nothing in
+ * D1 changes before the queue has accepted it: when the consumer first takes the replay, it
+ * makes it the event's owner and puts the dead and failed actions back to pending (done ones
+ * stay done unless `all`, so a replay never repeats a side effect by itself), and
+ * RETRY_MAX_AGE counts again from the replay. A failed enqueue therefore leaves everything as
+ * it was: the dead letters stay open and can be replayed again.
  */
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
-import { actions, deadLetters, events } from "../db/schema";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { deadLetters, events } from "../db/schema";
 import { InboundEvent } from "../ingest/event";
 import { log } from "../observability/log";
 import { deadLetterInserts, runBatch, type Db, type EventRow } from "./ledger";
 import { enqueue, EventMessage } from "./message";
+import type { PayloadStore } from "./payloads";
 
 /** Keeps a queue message that is not an event at all, with its raw body (there is no event row). */
 export async function recordUnreadable(db: Db, id: string, body: unknown, reason: string, now: number): Promise<void> {
@@ -21,17 +24,22 @@ export async function recordUnreadable(db: Db, id: string, body: unknown, reason
 
 /** Stores a message the events queue gave up on (its retries ran out). */
 export async function recordPlatformDeadLetter(db: Db, id: string, body: unknown, now: number): Promise<void> {
-  const parsed = EventMessage.safeParse(body);
   const reason = "the events queue ran out of delivery retries";
+  const parsed = EventMessage.safeParse(body);
   if (!parsed.success) return recordUnreadable(db, `msg_${id}`, body, reason, now);
-  const e = parsed.data.event;
+  return recordGaveUp(db, parsed.data, reason, now);
+}
+
+/** Marks an event dead with `reason` (creating its row if the consumer never got to it) and keeps a dead letter for it. */
+export async function recordGaveUp(db: Db, message: EventMessage, reason: string, now: number): Promise<void> {
+  const e = message.event;
   await db.batch([
     db
       .insert(events)
       .values({
         id: e.id, source: e.source, type: e.type, dedupeKey: e.dedupeKey, entityKey: e.entityKey,
-        deliveryId: parsed.data.deliveryId, payload: JSON.stringify(e.payload), status: "dead",
-        receivedAt: e.receivedAt, occurredAt: e.occurredAt, updatedAt: now,
+        deliveryId: message.deliveryId, payload: e.payloadRef ? "{}" : JSON.stringify(e.payload), payloadRef: e.payloadRef ?? null,
+        status: "dead", lastError: reason, receivedAt: e.receivedAt, occurredAt: e.occurredAt, updatedAt: now,
       })
       .onConflictDoUpdate({ target: events.id, set: { status: "dead", lastError: reason, updatedAt: now } }),
     db.insert(deadLetters).values({ id: `dl_${crypto.randomUUID()}`, eventId: e.id, action: null, source: e.source, reason, createdAt: now }),
@@ -39,6 +47,7 @@ export async function recordPlatformDeadLetter(db: Db, id: string, body: unknown
   log("dead_lettered", { eventId: e.id, source: e.source, entity: e.entityKey, reason }, "warn");
 }
 
+/** The event a row holds, its payload still in the store when it was too large for a message. */
 export function eventFromRow(row: EventRow): InboundEvent {
   return InboundEvent.parse({
     id: row.id,
@@ -49,77 +58,99 @@ export function eventFromRow(row: EventRow): InboundEvent {
     receivedAt: row.receivedAt,
     occurredAt: row.occurredAt,
     payload: JSON.parse(row.payload),
+    ...(row.payloadRef ? { payloadRef: row.payloadRef } : {}),
   });
 }
 
 export interface ReplayResult {
+  /** The events put back on the queue. */
   eventIds: string[];
   /** Requested ids that do not exist or cannot be replayed. */
   skipped: string[];
 }
 
+// D1 binds at most 100 parameters per statement, and a sendBatch takes 100 messages.
+const REPLAY_CHUNK = 50;
+/** What one `all` call replays at most: bounded D1 reads and queue sends for one invocation. */
+export const REPLAY_ALL_LIMIT = 1_000;
+
 /**
- * Re-runs the failed or dead actions of the given events (all actions with `all`), as new
- * deliveries on the queue. Returns the events that were sent.
+ * Puts the given events back on the queue as replays of their failed or dead actions (of every
+ * finished action with `all`). Throws when the queue refuses; what was sent before stays sent.
  */
-export async function replayEvents(db: Db, queue: Queue, eventIds: string[], now: number, options: { all?: boolean } = {}): Promise<ReplayResult> {
+export async function replayEvents(db: Db, queue: Queue, store: PayloadStore, eventIds: string[], now: number, options: { all?: boolean } = {}): Promise<ReplayResult> {
   const result: ReplayResult = { eventIds: [], skipped: [] };
-  // D1 binds at most 100 parameters per statement: replay in chunks.
   for (let i = 0; i < eventIds.length; i += REPLAY_CHUNK) {
-    const chunk = await replayChunk(db, queue, eventIds.slice(i, i + REPLAY_CHUNK), now, options);
-    result.eventIds.push(...chunk.eventIds);
-    result.skipped.push(...chunk.skipped);
+    const chunk = eventIds.slice(i, i + REPLAY_CHUNK);
+    const rows = await db.select().from(events).where(inArray(events.id, chunk));
+    const messages: EventMessage[] = rows.map((row) => ({
+      event: eventFromRow(row),
+      deliveryId: crypto.randomUUID(),
+      retryFrom: now,
+      replay: { all: options.all === true, at: now },
+    }));
+    await enqueue(queue, store, messages);
+    // Only now that the queue has them: closing the dead letters is bookkeeping, and if it
+    // fails they are merely offered for replay again (a second replay of a recovered event
+    // finds nothing dead or failed and does nothing).
+    const sent = rows.map((r) => r.id);
+    if (sent.length > 0) {
+      await db
+        .update(deadLetters)
+        .set({ replayedAt: now, replayCount: sql`${deadLetters.replayCount} + 1` })
+        .where(and(inArray(deadLetters.eventId, sent), isNull(deadLetters.replayedAt)));
+    }
+    for (const m of messages) log("replayed", { eventId: m.event.id, source: m.event.source, entity: m.event.entityKey, all: options.all === true });
+    result.eventIds.push(...sent);
+    const found = new Set(sent);
+    result.skipped.push(...chunk.filter((id) => !found.has(id)));
   }
   return result;
 }
 
-const REPLAY_CHUNK = 50;
+export interface DeadLetterReplayResult extends ReplayResult {
+  /** How many events were put back on the queue. */
+  queued: number;
+  /** `all` only: open dead letters remain past this call's limit; call again. */
+  more: boolean;
+}
 
-async function replayChunk(db: Db, queue: Queue, eventIds: string[], now: number, options: { all?: boolean }): Promise<ReplayResult> {
-  const rows = await db.select().from(events).where(inArray(events.id, eventIds));
-  const messages: EventMessage[] = [];
-  const statements = [];
-  for (const row of rows) {
-    const deliveryId = crypto.randomUUID();
-    const resettable = options.all ? undefined : inArray(actions.state, ["dead", "failed"]);
-    statements.push(
-      db.update(events).set({ status: "processing", deliveryId, lastError: null, updatedAt: now }).where(eq(events.id, row.id)),
-      db
-        .update(actions)
-        .set({ state: "pending", nextAttemptAt: null, updatedAt: now })
-        .where(and(eq(actions.eventId, row.id), resettable)),
-      db
-        .update(deadLetters)
-        .set({ replayedAt: now, replayCount: sql`${deadLetters.replayCount} + 1` })
-        .where(and(eq(deadLetters.eventId, row.id), isNull(deadLetters.replayedAt))),
-    );
-    messages.push({ event: eventFromRow(row), deliveryId, retryFrom: now });
+/**
+ * Replays the events behind the given dead letters, or behind the open ones (`all`), at most
+ * REPLAY_ALL_LIMIT events per call, page by page.
+ */
+export async function replayDeadLetters(db: Db, queue: Queue, store: PayloadStore, selection: { ids: string[] } | { all: true }, now: number): Promise<DeadLetterReplayResult> {
+  if ("ids" in selection) {
+    const letters = [];
+    for (let i = 0; i < selection.ids.length; i += REPLAY_CHUNK) {
+      const ids = selection.ids.slice(i, i + REPLAY_CHUNK);
+      letters.push(...(await db.select({ id: deadLetters.id, eventId: deadLetters.eventId }).from(deadLetters).where(and(isNull(deadLetters.replayedAt), inArray(deadLetters.id, ids)))));
+    }
+    const result = await replayEvents(db, queue, store, [...new Set(letters.map((l) => l.eventId))], now);
+    const found = new Set(letters.map((l) => l.id));
+    return { ...result, queued: result.eventIds.length, more: false, skipped: [...selection.ids.filter((id) => !found.has(id)), ...result.skipped] };
   }
-  // The ledger is reset before the messages exist, so a consumer never sees a new delivery id
-  // with stale states; if enqueueing then fails, the caller gets the error and can replay again.
-  if (statements.length > 0) await db.batch(statements as [(typeof statements)[number], ...typeof statements]);
-  await enqueue(queue, messages);
-  for (const m of messages) log("replayed", { eventId: m.event.id, source: m.event.source, entity: m.event.entityKey });
-  const sent = new Set(rows.map((r) => r.id));
-  return { eventIds: [...sent], skipped: eventIds.filter((id) => !sent.has(id)) };
-}
 
-/** Replays the events behind the given dead letters, or behind every unreplayed one. */
-export async function replayDeadLetters(db: Db, queue: Queue, selection: { ids: string[] } | { all: true }, now: number): Promise<ReplayResult> {
-  const open = isNull(deadLetters.replayedAt);
-  const select = () => db.select({ id: deadLetters.id, eventId: deadLetters.eventId }).from(deadLetters);
-  const letters =
-    "all" in selection
-      ? await select().where(open)
-      : (await Promise.all(chunks(selection.ids, REPLAY_CHUNK).map((ids) => select().where(and(open, inArray(deadLetters.id, ids)))))).flat();
-  const result = await replayEvents(db, queue, [...new Set(letters.map((l) => l.eventId))], now);
-  const found = new Set(letters.map((l) => l.id));
-  const skipped = "all" in selection ? [] : selection.ids.filter((id) => !found.has(id));
-  return { eventIds: result.eventIds, skipped: [...skipped, ...result.skipped] };
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
+  const done = new Set<string>();
+  const total: DeadLetterReplayResult = { eventIds: [], skipped: [], queued: 0, more: false };
+  while (done.size < REPLAY_ALL_LIMIT) {
+    // Open dead letters of events that exist (an unreadable message has no event to replay);
+    // each page is closed by its replay, so the next query finds the next page.
+    const page = await db
+      .selectDistinct({ eventId: deadLetters.eventId })
+      .from(deadLetters)
+      .innerJoin(events, eq(events.id, deadLetters.eventId))
+      .where(isNull(deadLetters.replayedAt))
+      .orderBy(asc(deadLetters.eventId))
+      .limit(Math.min(REPLAY_CHUNK, REPLAY_ALL_LIMIT - done.size) + done.size);
+    const fresh = page.map((p) => p.eventId).filter((id) => !done.has(id));
+    if (fresh.length === 0) return total;
+    const result = await replayEvents(db, queue, store, fresh, now);
+    for (const id of fresh) done.add(id);
+    total.eventIds.push(...result.eventIds);
+    total.queued += result.eventIds.length;
+  }
+  const left = await db.select({ n: sql<number>`count(*)` }).from(deadLetters).innerJoin(events, eq(events.id, deadLetters.eventId)).where(isNull(deadLetters.replayedAt));
+  total.more = (left[0]?.n ?? 0) > 0;
+  return total;
 }

@@ -33,6 +33,15 @@ export async function runBatch(db: Db, statements: D1PreparedStatement[]): Promi
 // A retry delivered a little early (queue delays are whole seconds) still counts as due.
 export const DUE_TOLERANCE_MS = 1_000;
 
+/**
+ * How long a claim owns a `running` row. The attempt's calls must finish LEASE_MARGIN_MS before
+ * it ends (the HttpClient does not send a call that could not), which also covers the due
+ * tolerance above and clock skew between consumer invocations: no call of a stale attempt is in
+ * flight when another invocation claims the row again.
+ */
+export const LEASE_MS = 90_000;
+export const LEASE_MARGIN_MS = 5_000;
+
 /** The part of an event row the consumer needs. */
 export interface ClaimedEvent {
   deliveryId: string;
@@ -45,12 +54,15 @@ export interface LedgerRow {
   action: string;
   state: ActionState;
   attempts: number;
+  /** pending / failed: due time; running: end of the lease. */
   nextAttemptAt: number | null;
 }
 
 export interface ClaimRequest {
   message: EventMessage;
   routed: { flow: string; action: string }[];
+  /** Owns the rows this claim marks running; every settle of them must present it. */
+  token: string;
 }
 
 export interface Claim {
@@ -61,44 +73,74 @@ export interface Claim {
   actions: LedgerRow[];
   /** The actions this claim marked running (their attempt already counted): run exactly these. */
   due: LedgerRow[];
+  /** When the lease on `due` ends. */
+  leaseUntil: number;
 }
 
 const SQL = {
   // First sight wins; a later delivery only touches updated_at. RETURNING gives the row either way.
-  upsertEvent: `INSERT INTO events (id, source, type, dedupe_key, entity_key, delivery_id, payload, status, received_at, occurred_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  upsertEvent: `INSERT INTO events (id, source, type, dedupe_key, entity_key, delivery_id, payload, payload_ref, status, received_at, occurred_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at
     RETURNING delivery_id, status, last_error`,
+  // A replay puts finished actions back to pending (failed and dead ones; done ones too with
+  // `all`), once: only while its request is newer than the replay that owns the event. Rows
+  // running under a live lease are left to the attempt that holds them.
+  replayReset: `UPDATE actions SET state = 'pending', next_attempt_at = NULL, claim_token = NULL, updated_at = ?1
+    WHERE event_id = ?2 AND (state IN ('dead', 'failed') OR (?3 = 1 AND state = 'done'))
+      AND EXISTS (SELECT 1 FROM events WHERE id = ?2 AND coalesce(replayed_at, 0) < ?4)`,
+  replayOwn: `UPDATE events SET delivery_id = ?1, replayed_at = ?2, status = 'processing', last_error = NULL, updated_at = ?3
+    WHERE id = ?4 AND coalesce(replayed_at, 0) < ?2 RETURNING delivery_id, status, last_error`,
   insertAction: `INSERT INTO actions (event_id, action, flow, entity_key, state, attempts, created_at, updated_at)
     VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING`,
-  // Only the delivery that owns the event may run its actions; the attempt is counted before
-  // any call is made, so a crash mid-call still counts.
-  markDue: `UPDATE actions SET state = 'running', attempts = attempts + 1, updated_at = ?
-    WHERE event_id = ? AND state IN ('pending', 'failed', 'running') AND coalesce(next_attempt_at, 0) <= ?
-      AND EXISTS (SELECT 1 FROM events WHERE id = ? AND delivery_id = ?)
+  // Only the delivery that owns the event may run its actions. A pending or failed row is due
+  // at its time; a running row only once its lease has ended (its holder died or overran). The
+  // attempt is counted before any call is made, so a crash mid-call still counts.
+  markDue: `UPDATE actions SET state = 'running', attempts = attempts + 1, claim_token = ?1, next_attempt_at = ?2, updated_at = ?3
+    WHERE event_id = ?4 AND state IN ('pending', 'failed', 'running') AND coalesce(next_attempt_at, 0) <= ?5
+      AND EXISTS (SELECT 1 FROM events WHERE id = ?4 AND delivery_id = ?6)
     RETURNING action`,
   readLedger: `SELECT action, state, attempts, next_attempt_at FROM actions WHERE event_id = ?`,
   countDuplicate: `UPDATE events SET duplicates = duplicates + 1, updated_at = ? WHERE id = ?`,
-  setEventStatus: `UPDATE events SET status = ?, last_error = ?, updated_at = ? WHERE id = ?`,
-  setActionState: `UPDATE actions SET state = ?, last_error = ?, last_status = ?, next_attempt_at = ?, updated_at = ? WHERE event_id = ? AND action = ?`,
+  // The event's status follows from its ledger rows as they are after this settle's own updates
+  // (same batch), so a settle that lost its claim cannot write a status its rows do not have.
+  setEventStatus: `UPDATE events SET status = CASE
+      WHEN EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND state IN ('pending', 'running', 'failed')) THEN 'retrying'
+      WHEN ?2 = 1 THEN 'invalid'
+      WHEN EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND state = 'dead') THEN 'dead'
+      ELSE 'done' END,
+    last_error = ?3, updated_at = ?4 WHERE id = ?1`,
+  // Writes only where the claim still owns the row: a stale attempt cannot overwrite a newer outcome.
+  setActionState: `UPDATE actions SET state = ?, last_error = ?, last_status = ?, next_attempt_at = ?, claim_token = NULL, updated_at = ?
+    WHERE event_id = ? AND action = ? AND claim_token = ?`,
   insertDeadLetter: `INSERT INTO dead_letters (id, event_id, action, source, reason, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  // Right after its setActionState in the same batch: changes() is that update's row count, so
+  // an attempt that lost its claim leaves no dead letter for an action it no longer owns.
+  insertDeadLetterIfSettled: `INSERT INTO dead_letters (id, event_id, action, source, reason, created_at) SELECT ?, ?, ?, ?, ?, ? WHERE changes() > 0`,
 } as const;
 
 /** The statements that claim one message: record the event and its ledger rows, mark the due actions running, read the ledger back. */
-function claimStatements(d1: D1Database, { message, routed }: ClaimRequest, now: number): D1PreparedStatement[] {
+function claimStatements(d1: D1Database, { message, routed, token }: ClaimRequest, now: number): D1PreparedStatement[] {
   const e = message.event;
+  const payload = e.payloadRef ? "{}" : JSON.stringify(e.payload);
   const statements = [
     d1
       .prepare(SQL.upsertEvent)
-      .bind(e.id, e.source, e.type, e.dedupeKey, e.entityKey, message.deliveryId, JSON.stringify(e.payload), routed.length > 0 ? "processing" : "ignored", e.receivedAt, e.occurredAt, now),
+      .bind(e.id, e.source, e.type, e.dedupeKey, e.entityKey, message.deliveryId, payload, e.payloadRef ?? null, routed.length > 0 ? "processing" : "ignored", e.receivedAt, e.occurredAt, now),
   ];
+  if (message.replay) {
+    const { all, at } = message.replay;
+    statements.push(d1.prepare(SQL.replayReset).bind(now, e.id, all ? 1 : 0, at), d1.prepare(SQL.replayOwn).bind(message.deliveryId, at, now, e.id));
+  }
   if (routed.length > 0) {
     for (const r of routed) statements.push(d1.prepare(SQL.insertAction).bind(e.id, r.action, r.flow, e.entityKey, now, now));
-    statements.push(d1.prepare(SQL.markDue).bind(now, e.id, now + DUE_TOLERANCE_MS, e.id, message.deliveryId));
+    statements.push(d1.prepare(SQL.markDue).bind(token, now + LEASE_MS, now, e.id, now + DUE_TOLERANCE_MS, message.deliveryId));
   }
   statements.push(d1.prepare(SQL.readLedger).bind(e.id));
   return statements;
 }
+
+type EventResult = { delivery_id: string; status: EventStatus; last_error: string | null };
 
 /**
  * Claims every request in one round trip. A request whose statements cannot even be built
@@ -118,16 +160,20 @@ export async function claimEvents(db: Db, requests: ClaimRequest[], now: number)
     if (b instanceof Error) return b;
     const mine = results.slice(offset, offset + b.length);
     offset += b.length;
-    const event = mine[0]!.results[0] as { delivery_id: string; status: EventStatus; last_error: string | null };
+    const request = requests[i]!;
+    // A replay that took the event over answers with the row as it now is.
+    const taken = request.message.replay ? (mine[2]!.results[0] as EventResult | undefined) : undefined;
+    const event = taken ?? (mine[0]!.results[0] as EventResult);
     const ledger = (mine[mine.length - 1]!.results as { action: string; state: ActionState; attempts: number; next_attempt_at: number | null }[]).map(
       (r): LedgerRow => ({ action: r.action, state: r.state, attempts: r.attempts, nextAttemptAt: r.next_attempt_at }),
     );
-    const marked = requests[i]!.routed.length > 0 ? new Set((mine[mine.length - 2]!.results as { action: string }[]).map((r) => r.action)) : new Set<string>();
+    const marked = request.routed.length > 0 ? new Set((mine[mine.length - 2]!.results as { action: string }[]).map((r) => r.action)) : new Set<string>();
     return {
-      kind: event.delivery_id === requests[i]!.message.deliveryId ? "owned" : "duplicate",
+      kind: event.delivery_id === request.message.deliveryId ? "owned" : "duplicate",
       event: { deliveryId: event.delivery_id, status: event.status, lastError: event.last_error },
       actions: ledger,
       due: ledger.filter((a) => marked.has(a.action)),
+      leaseUntil: now + LEASE_MS,
     };
   });
 }
@@ -151,9 +197,10 @@ export interface DeadLetterRecord {
 
 export interface Settlement {
   eventId: string;
-  /** The event's new status; null leaves it as it is. */
-  status: EventStatus | null;
-  lastError?: string | null;
+  /** The claim token the updates are written under. */
+  token: string | null;
+  /** Recompute the event's status from its ledger rows (with whether this attempt found it invalid). */
+  status: { invalid: boolean; lastError: string | null } | null;
   /** A provider's redelivery of this event was seen. */
   duplicate?: boolean;
   updates: ActionUpdate[];
@@ -165,15 +212,16 @@ export interface Settlement {
 function settleStatements(d1: D1Database, s: Settlement, now: number): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
   if (s.duplicate) statements.push(d1.prepare(SQL.countDuplicate).bind(now, s.eventId));
-  if (s.status !== null) statements.push(d1.prepare(SQL.setEventStatus).bind(s.status, s.lastError ?? null, now, s.eventId));
   for (const u of s.updates) {
-    statements.push(d1.prepare(SQL.setActionState).bind(u.state, u.lastError, u.lastStatus, u.nextAttemptAt, now, s.eventId, u.action));
+    statements.push(d1.prepare(SQL.setActionState).bind(u.state, u.lastError, u.lastStatus, u.nextAttemptAt, now, s.eventId, u.action, s.token));
+    const letter = s.deadLetters.find((d) => d.action === u.action);
+    if (letter) statements.push(d1.prepare(SQL.insertDeadLetterIfSettled).bind(`dl_${crypto.randomUUID()}`, letter.eventId, letter.action, letter.source, letter.reason, now));
   }
-  statements.push(...deadLetterInserts(d1, s.deadLetters, now));
+  if (s.status !== null) statements.push(d1.prepare(SQL.setEventStatus).bind(s.eventId, s.status.invalid ? 1 : 0, s.status.lastError, now));
   return statements;
 }
 
-/** Everything a batch settles: each message's statements, then all its audit rows in as few inserts as D1 allows. */
+/** Everything some settlements write: each one's statements, then all their audit rows in as few inserts as D1 allows. */
 export function settleBatchStatements(db: Db, settlements: Settlement[], now: number): D1PreparedStatement[] {
   return [...settlements.flatMap((s) => settleStatements(db.$client, s, now)), ...auditInserts(db.$client, settlements.flatMap((s) => s.audit))];
 }

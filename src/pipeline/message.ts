@@ -1,8 +1,10 @@
 /**
- * What travels on the events queue: an inbound event plus who delivered it.
+ * What travels on the events queue: an inbound event plus who delivered it, and the one way
+ * messages are put on the queue (sized in UTF-8 bytes, large payloads moved to the store).
  */
 import { z } from "zod";
 import { InboundEvent } from "../ingest/event";
+import { offloadPayload, type PayloadStore } from "./payloads";
 
 export const EventMessage = z.object({
   event: InboundEvent,
@@ -14,6 +16,12 @@ export const EventMessage = z.object({
   deliveryId: z.string(),
   /** Start of the retry window that RETRY_MAX_AGE is measured from, epoch ms. */
   retryFrom: z.number(),
+  /**
+   * Set by a replay: when the consumer first takes this delivery, it makes it the event's owner
+   * and puts the failed and dead actions (every finished one with `all`) back to pending. `at`
+   * orders replays, so an older replay never takes the event back from a newer one.
+   */
+  replay: z.object({ all: z.boolean(), at: z.number() }).optional(),
 });
 export type EventMessage = z.infer<typeof EventMessage>;
 
@@ -21,32 +29,60 @@ export function newDelivery(event: InboundEvent, now: number): EventMessage {
   return { event, deliveryId: crypto.randomUUID(), retryFrom: now };
 }
 
-// Queues limits: 100 messages and 256 KB per sendBatch, 128 KB per message.
+// Queues limits, in bytes (1 KB = 1,000 bytes): 128 KB per message, of which about 100 bytes
+// are metadata, and 100 messages or 256 KB per sendBatch.
+export const MAX_MESSAGE_BYTES = 127_000;
+const MESSAGE_OVERHEAD_BYTES = 100;
 const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 250_000;
 
+const encoder = new TextEncoder();
+
+/**
+ * The UTF-8 size of `text`. A UTF-16 code unit is at most 3 UTF-8 bytes (a surrogate pair,
+ * two units, is 4), so a text whose length * 3 fits under `limit` needs no encoding at all.
+ */
+export function utf8Bytes(text: string, limit: number): number {
+  return text.length * 3 <= limit ? text.length : encoder.encode(text).byteLength;
+}
+
+interface Sized {
+  body: EventMessage;
+  bytes: number;
+}
+
+/** A message and its size; an event too large for a message has its payload moved to the store first. */
+async function sized(message: EventMessage, store: PayloadStore): Promise<Sized> {
+  const bytes = utf8Bytes(JSON.stringify(message), MAX_MESSAGE_BYTES);
+  if (bytes <= MAX_MESSAGE_BYTES) return { body: message, bytes };
+  const body = { ...message, event: await offloadPayload(store, message.event) };
+  return { body, bytes: encoder.encode(JSON.stringify(body)).byteLength };
+}
+
 /** Splits messages into sendBatch calls that respect the Queues limits. */
-export function toSendBatches(messages: EventMessage[]): MessageSendRequest<EventMessage>[][] {
-  // One message cannot be split; its size is the queue's to judge.
-  if (messages.length === 1) return [[{ body: messages[0]!, contentType: "json" }]];
+export function toSendBatches(messages: Sized[]): MessageSendRequest<EventMessage>[][] {
   const batches: MessageSendRequest<EventMessage>[][] = [];
   let current: MessageSendRequest<EventMessage>[] = [];
   let bytes = 0;
-  for (const body of messages) {
-    const size = JSON.stringify(body).length + 100;
-    if (current.length > 0 && (current.length === MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
+  for (const { body, bytes: size } of messages) {
+    const cost = size + MESSAGE_OVERHEAD_BYTES;
+    if (current.length > 0 && (current.length === MAX_BATCH_MESSAGES || bytes + cost > MAX_BATCH_BYTES)) {
       batches.push(current);
       current = [];
       bytes = 0;
     }
     current.push({ body, contentType: "json" });
-    bytes += size;
+    bytes += cost;
   }
   if (current.length > 0) batches.push(current);
   return batches;
 }
 
-/** Puts the messages on the queue; resolves only once the queue has accepted all of them. */
-export async function enqueue(queue: Queue, messages: EventMessage[]): Promise<void> {
-  for (const batch of toSendBatches(messages)) await queue.sendBatch(batch);
+/**
+ * Puts the messages on the queue; resolves only once the queue has accepted all of them.
+ * Any delivery up to the 1 MiB webhook cap fits: payloads over a message's size go to the store.
+ */
+export async function enqueue(queue: Queue, store: PayloadStore, messages: EventMessage[]): Promise<void> {
+  const prepared = await Promise.all(messages.map((m) => sized(m, store)));
+  for (const batch of toSendBatches(prepared)) await queue.sendBatch(batch);
 }

@@ -28,7 +28,7 @@ beforeAll(async () => {
   worker = await startLocalWorker({
     vars: {
       SANDBOX: "false",
-      ADMIN_TOKEN: "e2e-admin-token",
+      ADMIN_TOKEN: "e2e-admin-token-0123456789",
       HUBSPOT_BASE_URL: servers[0]!.url,
       HUBSPOT_ACCESS_TOKEN: HUBSPOT_TOKEN,
       HUBSPOT_CLIENT_SECRET: CLIENT_SECRET,

@@ -141,16 +141,6 @@ describe("queue limits", () => {
   });
 });
 
-describe("when the queue refuses", () => {
-  it("answers 503 unavailable, so HubSpot retries, instead of accepting what it could not queue", async () => {
-    // Queues refuse a message over 128 KB: a real refusal, inside the 1 MiB body limit.
-    const event = hubspotEvent(1, { subscriptionType: "contact.propertyChange", propertyName: "notes", propertyValue: "n".repeat(200_000) });
-    const res = await send(await signedHubSpot(JSON.stringify([event])));
-    expect(res.status).toBe(503);
-    expect(await errorCode(res)).toBe("unavailable");
-  });
-});
-
 describe("HubSpot delivery end to end inside the worker", () => {
   it("a contact.creation ends with the contact subscribed in the fake Mailchimp", async () => {
     const id = await createCrmContact({ email: "Ada.Lovelace@Example.com", firstname: "Ada", lastname: "Lovelace" });

@@ -3,12 +3,14 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { database } from "../../src/pipeline/ledger";
 import { replayDeadLetters, replayEvents } from "../../src/pipeline/dead-letters";
+import { r2PayloadStore } from "../../src/pipeline/payloads";
 import { createCrmContact, mailchimpMember, resetSandbox, setFaults, vendorRequests, waitFor } from "../support/sandbox";
 import { actionRow, contactCreated, deadLettersOf, deliver, eventRow } from "../support/messages";
 
 beforeEach(resetSandbox);
 
 const db = () => database(env.DB);
+const store = () => r2PayloadStore(env.PAYLOADS);
 const successfulPuts = async () => (await vendorRequests("mailchimp")).filter((r) => r.method === "PUT" && r.status === 200).length;
 
 describe("dead-letter queue consumer", () => {
@@ -39,8 +41,8 @@ describe("replay", () => {
     const [letter] = await deadLettersOf(message.event.id);
     expect(letter).toBeDefined();
 
-    const result = await replayDeadLetters(db(), env.EVENTS, { ids: [letter!.id, "dl_missing"] }, Date.now());
-    expect(result).toEqual({ eventIds: [message.event.id], skipped: ["dl_missing"] });
+    const result = await replayDeadLetters(db(), env.EVENTS, store(), { ids: [letter!.id, "dl_missing"] }, Date.now());
+    expect(result).toMatchObject({ eventIds: [message.event.id], skipped: ["dl_missing"], queued: 1 });
     await waitFor(() => mailchimpMember(email).then((m) => m ?? undefined), 10_000, "replayed delivery");
     await waitFor(async () => (await eventRow(message.event.id))?.status === "done", 10_000, "event done");
     expect(await actionRow(message.event.id)).toMatchObject({ state: "done", attempts: 2 });
@@ -53,7 +55,7 @@ describe("replay", () => {
     const b = await contactCreated(await createCrmContact({ email: "all.b@example.com" }));
     await setFaults("mailchimp", { failNext: { count: 2, status: 400 } });
     await deliver([a, b]);
-    const result = await replayDeadLetters(db(), env.EVENTS, { all: true }, Date.now());
+    const result = await replayDeadLetters(db(), env.EVENTS, store(), { all: true }, Date.now());
     expect(result.eventIds).toEqual(expect.arrayContaining([a.event.id, b.event.id]));
     await waitFor(async () => (await mailchimpMember("all.a@example.com")) !== null && (await mailchimpMember("all.b@example.com")) !== null, 10_000, "both");
   });
@@ -64,7 +66,7 @@ describe("replay", () => {
     const eventIds = JSON.stringify(messages.map((m) => m.event.id));
     const ids = (await env.DB.prepare("SELECT id FROM dead_letters WHERE replayed_at IS NULL AND event_id IN (SELECT value FROM json_each(?))").bind(eventIds).all<{ id: string }>()).results.map((r) => r.id);
     expect(ids.length).toBeGreaterThanOrEqual(120);
-    const result = await replayDeadLetters(db(), env.EVENTS, { ids }, Date.now());
+    const result = await replayDeadLetters(db(), env.EVENTS, store(), { ids }, Date.now());
     expect(result.eventIds).toEqual(expect.arrayContaining(messages.map((m) => m.event.id)));
     const open = await env.DB.prepare("SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL AND id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(ids)).first<{ n: number }>();
     expect(open?.n).toBe(0);
@@ -74,7 +76,7 @@ describe("replay", () => {
     const message = await contactCreated(await createCrmContact({ email: "done.once@example.com" }));
     await deliver([message]);
     expect(await successfulPuts()).toBe(1);
-    await replayEvents(db(), env.EVENTS, [message.event.id], Date.now());
+    await replayEvents(db(), env.EVENTS, store(), [message.event.id], Date.now());
     await waitFor(async () => (await eventRow(message.event.id))?.status === "done", 10_000, "replayed event settled");
     await new Promise((r) => setTimeout(r, 1500)); // the replayed delivery has been consumed by now
     expect(await successfulPuts()).toBe(1);
@@ -84,7 +86,7 @@ describe("replay", () => {
   it("re-runs done actions too with { all: true }", async () => {
     const message = await contactCreated(await createCrmContact({ email: "again@example.com" }));
     await deliver([message]);
-    await replayEvents(db(), env.EVENTS, [message.event.id], Date.now(), { all: true });
+    await replayEvents(db(), env.EVENTS, store(), [message.event.id], Date.now(), { all: true });
     await waitFor(async () => {
       const row = await actionRow(message.event.id);
       return row?.attempts === 2 && row.state === "done";
