@@ -1,8 +1,9 @@
 /**
  * Removes secrets from text bound for D1 or logs (CONTRACT 4.8). Every credential value the
  * configuration holds (and each token issued at run time) is replaced wherever it occurs, in
- * the forms it can take on the way out: as is, percent-encoded (a URL or query), form-encoded,
- * JSON-escaped (inside a body or an error message) and base64 (inside a Basic-auth value).
+ * the forms it can take on the way out: as is, percent-encoded (a URL or query, by us or by a URL
+ * parser), form-encoded, JSON-escaped (inside a body or an error message) and base64 (inside a
+ * Basic-auth value).
  * Headers are never stored at all; this is the net for everything else.
  *
  * Longer forms are replaced first, so a secret that contains another one is removed whole
@@ -36,7 +37,15 @@ export class Redactor {
 }
 
 function encodedForms(secret: string): string[] {
-  const forms = [secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1)];
+  const forms = [
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+    JSON.stringify(secret).slice(1, -1),
+    // As a URL parser leaves it in `request.url` or an error quoting one (spaces encoded, `/+=@` kept).
+    new URL(`http://x/${secret}`).pathname.slice(1),
+    new URL(`http://x/?${secret}`).search.slice(1),
+  ];
   const base64 = toBase64(secret);
   // base64 of the secret alone; inside `user:secret` its alignment varies, so the exact
   // Basic values a connector sends are registered as secrets of their own (connectors/index.ts).

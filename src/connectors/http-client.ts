@@ -129,7 +129,8 @@ export class HttpClient {
 
     const outcome = classifyStatus(response.status);
     if (outcome !== "success") {
-      const message = `answered ${response.status}: ${errorMessage(text)}`;
+      // Redacted before errorMessage cuts it short: a cut through a secret would hide it from the redactor.
+      const message = `answered ${response.status}: ${errorMessage(redactor.redact(text))}`;
       audit(response.status, text, outcome, message);
       throw failure(outcome, message, response.status, parseRetryAfter(response.headers.get("retry-after"), this.now()));
     }

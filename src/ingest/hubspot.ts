@@ -50,11 +50,13 @@ export async function verifyHubSpotSignature(input: HubSpotSignatureInput): Prom
 }
 
 // HubSpot's ids are JSON integers; parseJsonLossless hands ones beyond 2^53 over as digit strings.
-const integerId = z.union([z.number().int(), z.string().regex(/^\d+$/)], { error: "expected an integer id" });
+// Ids and the type travel outside the payload (event id, entity key), which is what the queue
+// message cannot shed when it is too large, so they are bounded here.
+const integerId = z.union([z.number().int(), z.string().regex(/^\d{1,40}$/)], { error: "expected an integer id" });
 
 const HubSpotEvent = z.looseObject({
   eventId: integerId,
-  subscriptionType: z.string().min(1),
+  subscriptionType: z.string().min(1).max(100),
   objectId: integerId,
   occurredAt: z.number().optional(),
   portalId: integerId.optional(),

@@ -36,6 +36,9 @@ export function parseBracketForm(params: URLSearchParams): Nested {
 }
 
 const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+const MAX_TYPE_LENGTH = 64;
+// RFC 5321 limits a forward path to 256 octets; 320 leaves room for what providers let through.
+const MAX_EMAIL_LENGTH = 320;
 
 /** "2009-03-26 21:35:57", which Mailchimp sends in UTC, to epoch ms. */
 function firedAtMs(firedAt: string): number | null {
@@ -65,13 +68,16 @@ export async function parseMailchimpForm(text: string, receivedAt: number): Prom
   const firedAt = form.fired_at;
   const data = form.data;
   if (typeof type !== "string" || type === "") return fail("invalid_payload", "type: required");
+  // The type and the address travel outside the payload (event type, entity key): bounded, so
+  // an event always fits a queue message once its payload is stored aside.
+  if (type.length > MAX_TYPE_LENGTH) return fail("invalid_payload", `type: at most ${MAX_TYPE_LENGTH} characters`);
   if (typeof firedAt !== "string" || firedAt === "") return fail("invalid_payload", "fired_at: required");
   if (typeof data !== "object") return fail("invalid_payload", "data: required");
   // An email change is keyed by the address the contact had; every other type carries data[email].
   const email = type === "upemail" ? data.old_email : data.email;
-  if (typeof email !== "string" || email === "") {
-    return fail("invalid_payload", type === "upemail" ? "data[old_email]: required" : "data[email]: required");
-  }
+  const field = type === "upemail" ? "data[old_email]" : "data[email]";
+  if (typeof email !== "string" || email === "") return fail("invalid_payload", `${field}: required`);
+  if (email.length > MAX_EMAIL_LENGTH) return fail("invalid_payload", `${field}: longer than an email address can be (${MAX_EMAIL_LENGTH})`);
   const dedupeKey = await sha256Hex(mailchimpDedupeInput(type, firedAt, params));
   const event: InboundEvent = {
     id: await eventIdFor("mailchimp", dedupeKey),

@@ -20,9 +20,12 @@ export async function verifyShopifySignature(body: Uint8Array, signature: string
   return { ok: true };
 }
 
+// Shopify ids are JSON integers (18 digits in its docs); they become the entity key, which travels
+// outside the payload, so they are bounded.
+const shopifyId = z.union([z.number().int(), z.string().regex(/^\d{1,40}$/)], { error: "expected an integer id" });
 const ShopifyOrder = z.looseObject({
-  id: z.union([z.string(), z.number()]),
-  customer: z.looseObject({ id: z.union([z.string(), z.number()]) }).nullish(),
+  id: shopifyId,
+  customer: z.looseObject({ id: shopifyId }).nullish(),
 });
 
 export interface ShopifyHeaders {

@@ -77,7 +77,7 @@ async function apply(deps: PipelineDeps, message: Message<unknown>, body: EventM
       message.ack();
       return;
     case "retry":
-      return retryLater(message, body, decision.delaySeconds, queue);
+      return retryLater(message, body, decision.delaySeconds, queue, redactWith(deps));
     case "error": {
       // D1 unavailable, a payload that cannot be read, a bug: nothing was acknowledged, so
       // retrying loses nothing, and the ledger keeps done actions from running twice.
@@ -95,13 +95,13 @@ async function apply(deps: PipelineDeps, message: Message<unknown>, body: EventM
       }
       const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, null, deps.random());
       log("consumer_error", { ...where, error, delaySeconds }, "error");
-      return retryLater(message, body, delaySeconds, queue);
+      return retryLater(message, body, delaySeconds, queue, redactWith(deps));
     }
   }
 }
 
 /** Retries after `delaySeconds`; near the platform's retry limit, as a fresh copy instead. */
-async function retryLater(message: Message<unknown>, body: unknown, delaySeconds: number, queue: Queue): Promise<void> {
+async function retryLater(message: Message<unknown>, body: unknown, delaySeconds: number, queue: Queue, redact: Redact = asIs): Promise<void> {
   const delay = Math.min(delaySeconds, MAX_QUEUE_DELAY_SECONDS);
   if (message.attempts < REQUEUE_AT_ATTEMPT) {
     message.retry({ delaySeconds: delay });
@@ -112,8 +112,25 @@ async function retryLater(message: Message<unknown>, body: unknown, delaySeconds
     message.ack();
     log("requeued", { messageId: message.id, attempt: message.attempts, delaySeconds: delay });
   } catch (error) {
-    log("consumer_error", { messageId: message.id, error: `requeue failed: ${String(error)}` }, "error");
+    log("consumer_error", { messageId: message.id, error: `requeue failed: ${redact(String(error))}` }, "error");
     message.retry({ delaySeconds: delay });
+  }
+}
+
+type Redact = (text: string) => string;
+const asIs: Redact = (text) => text;
+const redactWith = (deps: PipelineDeps): Redact => (text) => deps.redactor.redact(text);
+
+/**
+ * The configuration's redactor. Without a readable configuration there are no secrets to know
+ * of, and what is logged then (queue and D1 errors) holds none of ours.
+ */
+function redactorOf(env: Env): Redact {
+  try {
+    const redactor = redactorFor(getConfig(env));
+    return (text) => redactor.redact(text);
+  } catch {
+    return asIs;
   }
 }
 
@@ -146,6 +163,7 @@ async function deadLetterPoison(deps: PipelineDeps, message: Message<unknown>, p
 /** The dead-letter queue's consumer: what the platform gave up on is stored in D1 for replay. */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const db = database(env.DB);
+  const redact = redactorOf(env);
   await Promise.all(
     batch.messages.map(async (message) => {
       try {
@@ -154,8 +172,8 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
       } catch (error) {
         // Never let the platform delete what could not be stored: wait, and near the retry
         // limit send a fresh copy to this same queue.
-        log("consumer_error", { queue: batch.queue, messageId: message.id, error: String(error) }, "error");
-        await retryLater(message, message.body, scheduledDelay(message.attempts), env.DEAD_LETTERS);
+        log("consumer_error", { queue: batch.queue, messageId: message.id, error: redact(String(error)) }, "error");
+        await retryLater(message, message.body, scheduledDelay(message.attempts), env.DEAD_LETTERS, redact);
       }
     }),
   );

@@ -119,7 +119,14 @@ export interface DeadLetterReplayResult extends ReplayResult {
  * Replays the events behind the given dead letters, or behind the open ones (`all`), at most
  * REPLAY_ALL_LIMIT events per call, page by page.
  */
-export async function replayDeadLetters(db: Db, queue: Queue, store: PayloadStore, selection: { ids: string[] } | { all: true }, now: number): Promise<DeadLetterReplayResult> {
+export async function replayDeadLetters(
+  db: Db,
+  queue: Queue,
+  store: PayloadStore,
+  selection: { ids: string[] } | { all: true },
+  now: number,
+  limit = REPLAY_ALL_LIMIT,
+): Promise<DeadLetterReplayResult> {
   if ("ids" in selection) {
     const letters = [];
     for (let i = 0; i < selection.ids.length; i += REPLAY_CHUNK) {
@@ -133,7 +140,7 @@ export async function replayDeadLetters(db: Db, queue: Queue, store: PayloadStor
 
   const done = new Set<string>();
   const total: DeadLetterReplayResult = { eventIds: [], skipped: [], queued: 0, more: false };
-  while (done.size < REPLAY_ALL_LIMIT) {
+  while (done.size < limit) {
     // Open dead letters of events that exist (an unreadable message has no event to replay);
     // each page is closed by its replay, so the next query finds the next page.
     const page = await db
@@ -142,7 +149,7 @@ export async function replayDeadLetters(db: Db, queue: Queue, store: PayloadStor
       .innerJoin(events, eq(events.id, deadLetters.eventId))
       .where(isNull(deadLetters.replayedAt))
       .orderBy(asc(deadLetters.eventId))
-      .limit(Math.min(REPLAY_CHUNK, REPLAY_ALL_LIMIT - done.size) + done.size);
+      .limit(Math.min(REPLAY_CHUNK, limit - done.size) + done.size);
     const fresh = page.map((p) => p.eventId).filter((id) => !done.has(id));
     if (fresh.length === 0) return total;
     const result = await replayEvents(db, queue, store, fresh, now);

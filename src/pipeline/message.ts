@@ -36,14 +36,23 @@ const MESSAGE_OVERHEAD_BYTES = 100;
 const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 250_000;
 
-const encoder = new TextEncoder();
-
 /**
- * The UTF-8 size of `text`. A UTF-16 code unit is at most 3 UTF-8 bytes (a surrogate pair,
- * two units, is 4), so a text whose length * 3 fits under `limit` needs no encoding at all.
+ * The UTF-8 size of `text`, counted without encoding it: the limits are in bytes, and a string's
+ * `.length` counts UTF-16 code units (1 to 3 bytes each; a surrogate pair, 2 units, is 4 bytes).
  */
-export function utf8Bytes(text: string, limit: number): number {
-  return text.length * 3 <= limit ? text.length : encoder.encode(text).byteLength;
+export function utf8Bytes(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) bytes += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // A surrogate pair: 2 units, 4 bytes.
+      bytes += 2;
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 interface Sized {
@@ -53,10 +62,10 @@ interface Sized {
 
 /** A message and its size; an event too large for a message has its payload moved to the store first. */
 async function sized(message: EventMessage, store: PayloadStore): Promise<Sized> {
-  const bytes = utf8Bytes(JSON.stringify(message), MAX_MESSAGE_BYTES);
+  const bytes = utf8Bytes(JSON.stringify(message));
   if (bytes <= MAX_MESSAGE_BYTES) return { body: message, bytes };
   const body = { ...message, event: await offloadPayload(store, message.event) };
-  return { body, bytes: encoder.encode(JSON.stringify(body)).byteLength };
+  return { body, bytes: utf8Bytes(JSON.stringify(body)) };
 }
 
 /** Splits messages into sendBatch calls that respect the Queues limits. */

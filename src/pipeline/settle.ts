@@ -54,8 +54,9 @@ export class Settler {
       await runBatch(this.db, settleBatchStatements(this.db, entries.map((e) => e.settlement), this.now()));
       for (const e of entries) e.resolve();
       return;
-    } catch (error) {
-      if (entries.length === 1) return this.settleFailed(entries[0]!, error);
+    } catch {
+      // One bad settlement fails the whole D1 batch, and a passing D1 error fails it just as
+      // well: every outcome gets a write of its own (for a lone outcome, its second try).
     }
     await Promise.all(
       entries.map(async (entry) => {

@@ -51,8 +51,10 @@ it("logs each step of a delivery as one JSON line with its ids, outcome and dura
     outcome: "done",
     durationMs: expect.any(Number),
   });
-  expect(attempts.find((l) => l.eventId === failing.event.id)).toMatchObject({ outcome: "failed", status: 503, retryInSeconds: 1, level: "warn" });
-  expect(step("retry_scheduled").find((l) => l.eventId === failing.event.id)).toMatchObject({ delaySeconds: 1 });
+  // 1 s after the first attempt, plus up to 1 s of jitter.
+  const oneOrTwo = expect.toSatisfy((n: number) => n === 1 || n === 2);
+  expect(attempts.find((l) => l.eventId === failing.event.id)).toMatchObject({ outcome: "failed", status: 503, retryInSeconds: oneOrTwo, level: "warn" });
+  expect(step("retry_scheduled").find((l) => l.eventId === failing.event.id)).toMatchObject({ delaySeconds: oneOrTwo });
   expect(step("deduped").find((l) => l.eventId === failing.event.id)).toMatchObject({ outcome: "duplicate" });
   expect(step("dead_lettered").find((l) => l.eventId === dead.event.id)).toMatchObject({ reason: expect.stringMatching(/^permanent: mailchimp PUT answered 400/) });
   for (const l of lines) expect(typeof l.time).toBe("string");

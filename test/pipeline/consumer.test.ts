@@ -41,6 +41,8 @@ describe("events consumer", () => {
     expect(first.retryMessages).toEqual([{ msgId: first.ids[0], delaySeconds: expect.toSatisfy((d: number) => d === 1 || d === 2) }]);
     expect(await actionRow(message.event.id)).toMatchObject({ state: "failed", attempts: 1, last_status: 503 });
 
+    // The queue delivers it again once the delay has passed.
+    await env.DB.prepare("UPDATE actions SET next_attempt_at = 0 WHERE event_id = ?").bind(message.event.id).run();
     const second = await deliver([message], { attempts: 2 });
     const delay = second.retryMessages[0]?.delaySeconds ?? -1;
     expect(delay).toBeGreaterThanOrEqual(5); // 5 s after attempt 2, plus at most 20% jitter

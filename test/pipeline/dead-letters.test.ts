@@ -5,7 +5,7 @@ import { database } from "../../src/pipeline/ledger";
 import { replayDeadLetters, replayEvents } from "../../src/pipeline/dead-letters";
 import { r2PayloadStore } from "../../src/pipeline/payloads";
 import { createCrmContact, mailchimpMember, resetSandbox, setFaults, vendorRequests, waitFor } from "../support/sandbox";
-import { actionRow, contactCreated, deadLettersOf, deliver, eventRow } from "../support/messages";
+import { actionRow, capturingQueue, contactCreated, deadLettersOf, deliver, eventRow } from "../support/messages";
 
 beforeEach(resetSandbox);
 
@@ -92,5 +92,65 @@ describe("replay", () => {
       return row?.attempts === 2 && row.state === "done";
     }, 10_000, "second run");
     expect(await successfulPuts()).toBe(2);
+  });
+});
+
+describe("replay that the queue refuses", () => {
+  it("changes nothing, so a second replay delivers the event", async () => {
+    const email = "refused.replay@example.com";
+    const message = await contactCreated(await createCrmContact({ email }));
+    await setFaults("mailchimp", { failNext: { count: 1, status: 400 } });
+    await deliver([message]);
+    const [letter] = await deadLettersOf(message.event.id);
+
+    const refusing = { sendBatch: async () => Promise.reject(new Error("Queue send failed: 503")) } as unknown as Queue;
+    await expect(replayDeadLetters(db(), refusing, store(), { ids: [letter!.id] }, Date.now())).rejects.toThrow(/Queue send failed/);
+    expect((await deadLettersOf(message.event.id))[0]!.replayed_at).toBeNull();
+    expect(await actionRow(message.event.id)).toMatchObject({ state: "dead" });
+    expect((await replayDeadLetters(db(), refusing, store(), { all: true }, Date.now()).catch(() => null))).toBeNull();
+
+    const result = await replayDeadLetters(db(), env.EVENTS, store(), { ids: [letter!.id] }, Date.now());
+    expect(result.queued).toBe(1);
+    await waitFor(() => mailchimpMember(email).then((m) => m ?? undefined), 10_000, "replayed delivery");
+    await waitFor(async () => (await eventRow(message.event.id))?.status === "done", 10_000, "event done");
+  });
+});
+
+describe("replay of every open dead letter", () => {
+  it("works in bounded pages and says when more remain", async () => {
+    const messages = await Promise.all(Array.from({ length: 12 }, (_, i) => contactCreated(`77${i}`)));
+    await deliver(messages, { queue: "syncwire-dead-letters" });
+    const { queue, sent } = capturingQueue();
+    const first = await replayDeadLetters(db(), queue, store(), { all: true }, Date.now(), 5);
+    expect(first).toMatchObject({ queued: 5, more: true });
+    expect(sent).toHaveLength(5);
+    let total = first.queued;
+    for (let round = 0; round < 50; round++) {
+      const next = await replayDeadLetters(db(), queue, store(), { all: true }, Date.now(), 5);
+      total += next.queued;
+      if (!next.more) break;
+    }
+    // Every one of this test's events, each queued once (other tests' open letters may be replayed too).
+    const ours = sent.map((s) => (s.body as { event: { id: string } }).event.id).filter((id) => messages.some((m) => m.event.id === id));
+    expect(new Set(ours).size).toBe(12);
+    expect(ours).toHaveLength(12);
+    expect(total).toBe(sent.length);
+  });
+});
+
+describe("a replay delivery that the queue delivers again later", () => {
+  it("does not re-run what it already re-ran", async () => {
+    const message = await contactCreated(await createCrmContact({ email: "replay.twice@example.com" }));
+    await deliver([message]);
+    const { queue, sent } = capturingQueue();
+    await replayEvents(db(), queue, store(), [message.event.id], Date.now(), { all: true });
+    const replay = sent[0]!.body;
+    await deliver([replay]);
+    expect(await successfulPuts()).toBe(2);
+    // The queue's own redelivery of the same replay, after it finished: nothing runs.
+    const again = await deliver([replay], { attempts: 2 });
+    expect(again.explicitAcks).toEqual(again.ids);
+    expect(await successfulPuts()).toBe(2);
+    expect(await actionRow(message.event.id)).toMatchObject({ state: "done", attempts: 2 });
   });
 });

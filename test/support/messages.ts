@@ -2,6 +2,8 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import worker from "../../src/index";
+import { consumeEvents } from "../../src/pipeline/consumer";
+import type { PipelineDeps } from "../../src/pipeline/process";
 import { parseHubSpotBatch } from "../../src/ingest/hubspot";
 import { newDelivery, type EventMessage } from "../../src/pipeline/message";
 import { hubspotEvent } from "./webhooks";
@@ -50,6 +52,13 @@ export async function deliver(bodies: unknown[], options: { attempts?: number; q
   return { explicitAcks: decisions.acks, retryMessages: decisions.retries, ids: batch.messages.map((m) => m.id) };
 }
 
+/** Like `deliver`, through `consumeEvents` with the given deps (a stand-in D1 or network behind them). */
+export async function consume(bodies: unknown[], deps: PipelineDeps, options: { attempts?: number } = {}) {
+  const { batch, decisions } = recordingBatch("syncwire-events", bodies, options.attempts ?? 1);
+  await consumeEvents(batch, env, deps);
+  return { explicitAcks: decisions.acks, retryMessages: decisions.retries, ids: batch.messages.map((m) => m.id) };
+}
+
 export async function actionRow(eventId: string) {
   return env.DB.prepare("SELECT * FROM actions WHERE event_id = ?").bind(eventId).first<{
     state: string;
@@ -72,4 +81,18 @@ export async function deadLettersOf(eventId: string) {
     replayed_at: number | null;
   }>();
   return results;
+}
+
+/** A stand-in for a Queue binding that keeps what it is sent, so a test decides what is delivered and when. */
+export function capturingQueue() {
+  const sent: { body: unknown; delaySeconds?: number }[] = [];
+  const queue = {
+    async send(body: unknown, options?: QueueSendOptions) {
+      sent.push({ body, ...(options?.delaySeconds === undefined ? {} : { delaySeconds: options.delaySeconds }) });
+    },
+    async sendBatch(messages: Iterable<MessageSendRequest>) {
+      for (const m of messages) sent.push({ body: m.body });
+    },
+  } as unknown as Queue;
+  return { queue, sent };
 }
