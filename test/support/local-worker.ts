@@ -45,6 +45,8 @@ export interface LocalWorkerOptions {
   scriptPath?: string;
   /** Miniflare's own log of workerd output; off unless asked for. */
   verbose?: boolean;
+  /** When given, everything the worker prints (its JSON log lines) is appended here. */
+  logs?: string[];
 }
 
 export async function startLocalWorker(options: LocalWorkerOptions): Promise<LocalWorker> {
@@ -64,8 +66,10 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     defaultPersistRoot: persist,
     verbose: options.verbose ?? false,
     handleRuntimeStdio: options.verbose ? undefined : (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
-      stdout.resume();
-      stderr.resume();
+      for (const stream of [stdout, stderr]) {
+        if (options.logs) stream.on("data", (chunk: Buffer) => options.logs!.push(chunk.toString("utf8")));
+        else stream.resume();
+      }
     },
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
