@@ -1,9 +1,9 @@
 /**
  * One queue batch, start to finish: claim every event (dedupe, ledger rows, due actions under a
  * lease) in one D1 round trip, run the due actions (one entity's messages in order, different
- * entities concurrently), and settle each message as soon as it finishes: messages that finish
- * together share one D1 batch (settle.ts), and each message is decided the moment its own
- * settle lands, so a slow entity group holds no other message's ack.
+ * entities concurrently), and settle each message as it finishes: outcomes are coalesced into
+ * few D1 batches, waiting for each other only briefly (settle.ts), and each message is decided
+ * the moment its own settle lands, so a slow entity group holds no other message's ack.
  *
  * Free of the Queue API: decisions go to the `decide` callback, and any throw while processing
  * one message decides that message alone.
@@ -95,7 +95,7 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
   work.sort((a, b) => a.index - b.index);
 
   const claims = await claimAll(deps, work);
-  const settler = new Settler(deps.db, deps.now, deps.redactor);
+  const settler = new Settler(deps.db, deps.now, deps.redactor, work.length);
   const byEntity = new Map<string, number[]>();
   work.forEach((w, i) => {
     const key = w.message.event.entityKey ?? w.message.event.id;
@@ -111,17 +111,21 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
           if (claim instanceof Error) throw claim;
           outcome = await runClaim(deps, w, claim);
         } catch (error) {
+          settler.skip();
           fail(w.index, error);
           continue;
         }
         const { decision, settlement } = outcome;
+        if (settlement === null) {
+          settler.skip();
+          pending.push(decide(w.index, decision));
+          continue;
+        }
         pending.push(
-          settlement === null
-            ? decide(w.index, decision)
-            : settler.submit(settlement).then(
-                () => decide(w.index, decision),
-                (error: unknown) => decide(w.index, { kind: "error", error }),
-              ),
+          settler.submit(settlement).then(
+            () => decide(w.index, decision),
+            (error: unknown) => decide(w.index, { kind: "error", error }),
+          ),
         );
       }
     }),

@@ -83,3 +83,18 @@ describe("a slow entity group", () => {
     expect(decisions.acks).toHaveLength(2);
   });
 });
+
+describe("messages that finish together", () => {
+  it("settle in few D1 round trips, not one each", async () => {
+    const batch = await messages(20);
+    let settles = 0;
+    const d1 = refusingBatches(env.DB, (statements) => {
+      if (settlesActions(statements)) settles++;
+      return false;
+    });
+    const result = await consume(batch, { ...pipelineDeps(env), db: database(d1) });
+    expect(result.explicitAcks).toHaveLength(20);
+    // The sandbox answers one call at a time, so the 20 finish over a few ms, well inside the window.
+    expect(settles).toBeLessThanOrEqual(3);
+  });
+});
