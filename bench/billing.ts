@@ -3,6 +3,7 @@
  * - Queues bill a write, a read and a delete per message (per 64 KB; every Syncwire message is
  *   a few KB), and one more read per retry, which the delivery count already contains;
  * - Durable Objects bill per request to an object;
+ * - R2 bills class A (put) and class B (get) operations: only events too large for a message;
  * - D1 bills rows read and rows written (index entries included), as reported in `meta`;
  * - Workers bill per invocation: each webhook request and each consumer batch is one.
  * Everything here is measured at the binding boundary inside the worker (bench/metered-worker.ts),
@@ -22,6 +23,7 @@ export interface BillingPerEvent {
   source: string;
   queue: { writes: number; reads: number; deletes: number; retries: number; operations: number };
   durableObjectRequests: number;
+  r2: { classA: number; classB: number };
   d1: { rowsRead: number; rowsWritten: number; roundTrips: number; statements: number; unmeteredStatements: number; byStatement: StatementCost[] };
   workerInvocations: { webhookRequests: number; consumerBatches: number; total: number };
   crossCheck: { deliveriesPerEvent: number; actionAttemptsPerEvent: number; auditRowsPerEvent: number; consistent: boolean };
@@ -53,6 +55,7 @@ export function billingPerEvent(run: EndToEndResult): BillingPerEvent {
       operations: round((writes + reads + deletes) / n),
     },
     durableObjectRequests: round(m.durableObjectRequests / n),
+    r2: { classA: round(m.r2ClassA / n), classB: round(m.r2ClassB / n) },
     d1: {
       rowsRead: round(m.d1RowsRead / n),
       rowsWritten: round(m.d1RowsWritten / n),

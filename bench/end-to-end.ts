@@ -18,6 +18,12 @@ export interface EndToEndSettings {
   /** Webhook requests in flight at once while sending. */
   senderConcurrency: number;
   mailchimpLatencyMs: number;
+  /**
+   * OUTBOUND_CONCURRENCY: calls one consumer invocation has in flight. 6 is the platform's
+   * limit of simultaneous connections per invocation, which Miniflare does not enforce; a
+   * larger value shows what the bench measured before the consumer honoured it.
+   */
+  outboundConcurrency: number;
   timeoutMs: number;
   seed: number;
 }
@@ -115,7 +121,8 @@ async function readMeter(worker: LocalWorker): Promise<BindingMeter> {
 export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndSettings): Promise<EndToEndResult> {
   const random = prng(settings.seed);
   const fakes = await startVendorFakes(settings.contacts, random);
-  const worker = await startLocalWorker({ vars: workerVars(fakes.hubspot.url, fakes.mailchimp.url), scriptPath: meteredScriptPath });
+  const vars = { ...workerVars(fakes.hubspot.url, fakes.mailchimp.url), OUTBOUND_CONCURRENCY: String(settings.outboundConcurrency) };
+  const worker = await startLocalWorker({ vars, scriptPath: meteredScriptPath });
   const closeWorker = track(() => worker.close());
   try {
     if (settings.mailchimpLatencyMs > 0) await setFaults(fakes.mailchimp.url, { latencyMs: settings.mailchimpLatencyMs });

@@ -1,5 +1,5 @@
 /**
- * What every bench phase shares: credentials, the worker's vars, the bare baseline worker,
+ * What every bench phase shares: credentials, the worker's vars, the two baseline workers,
  * the vendor fakes served as local HTTP servers with call counters, a seeded PRNG, and a
  * registry of everything started so one `closeAll()` stops it whatever happened.
  */
@@ -81,25 +81,31 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   return out;
 }
 
-// ---- the bare baseline ------------------------------------------------------------------
+// ---- the baselines ----------------------------------------------------------------------
 
 export interface Served {
   url: string;
   close(): Promise<void>;
 }
 
+interface BaselineQueues {
+  queueProducers?: Record<string, { queueName: string }>;
+  queueConsumers?: Record<string, { maxBatchSize?: number; maxBatchTimeout?: number }>;
+}
+
 /**
- * The bare 202 worker through the same Miniflare API, host and compatibility settings as
- * the real one (startLocalWorker), so both pay the same workerd and Miniflare entry costs.
+ * A baseline worker through the same Miniflare API, host and compatibility settings as the
+ * real one (startLocalWorker), so every target pays the same workerd and Miniflare entry costs.
  */
-export async function startBareWorker(): Promise<Served> {
+async function startBaseline(name: string, script: string, queues: BaselineQueues = {}): Promise<Served> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
   const mf = new Miniflare({
-    name: "bare",
+    name,
     modules: true,
-    scriptPath: join(ROOT, "bench/bare-worker.js"),
+    scriptPath: join(ROOT, "bench", script),
     compatibilityDate: workerOptions.compatibilityDate,
     compatibilityFlags: workerOptions.compatibilityFlags,
+    ...queues,
     host: "127.0.0.1",
     port: 0,
     // No request.cf lookup at start (Miniflare would fetch it from workers.cloudflare.com).
@@ -113,6 +119,29 @@ export async function startBareWorker(): Promise<Served> {
   const close = track(() => mf.dispose());
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return { url, close };
+}
+
+/** The bare 202 worker (bench/bare-worker.js). */
+export function startBareWorker(): Promise<Served> {
+  return startBaseline("bare", "bare-worker.js");
+}
+
+/** The real worker's events queue in wrangler.toml. */
+const EVENTS_QUEUE = "syncwire-events";
+
+/**
+ * The minimal enqueue worker (bench/enqueue-worker.js), with an EVENTS producer and a consumer
+ * batching as wrangler.toml has the real events queue batch, so its broker flushes alike.
+ */
+export function startEnqueueWorker(): Promise<Served> {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const consumers = workerOptions.queueConsumers;
+  const events = consumers !== undefined && !Array.isArray(consumers) ? consumers[EVENTS_QUEUE] : undefined;
+  if (events === undefined) throw new Error(`wrangler.toml has no consumer for ${EVENTS_QUEUE}`);
+  return startBaseline("enqueue", "enqueue-worker.js", {
+    queueProducers: { EVENTS: { queueName: EVENTS_QUEUE } },
+    queueConsumers: { [EVENTS_QUEUE]: { maxBatchSize: events.maxBatchSize, maxBatchTimeout: events.maxBatchTimeout } },
+  });
 }
 
 // ---- the vendor fakes -------------------------------------------------------------------

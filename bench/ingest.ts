@@ -1,7 +1,8 @@
 /**
  * Ingest: signed single-event HubSpot webhooks driven by autocannon (as a library) against the
- * real worker and against the bare 202 worker, with the same request set, connections and
- * duration: first flat out (throughput), then at one fixed rate both can sustain (latency).
+ * real worker and against two baselines, the bare 202 worker and the minimal enqueue worker,
+ * with the same request set, connections and duration: first flat out (throughput), then at one
+ * fixed rate all three can sustain (latency).
  */
 import autocannon from "autocannon";
 import { createHmac } from "node:crypto";
@@ -9,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { hubspotSignature, hubspotSignedUri } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { CREDENTIALS, startBareWorker, startVendorFakes, track, workerVars } from "./harness";
+import { CREDENTIALS, startBareWorker, startEnqueueWorker, startVendorFakes, track, workerVars } from "./harness";
 
 /**
  * No flow consumes `contact.propertyChange`, so the consumer (which shares workerd's one thread
@@ -50,7 +51,7 @@ export interface IngestFigures {
   reusedRequests: number;
   /** 2xx answers during the discarded warm-up (they are on the queue too). */
   warmupRequests: number;
-  /** Events the worker's consumer recorded while the measured rounds ran (null for the bare worker). */
+  /** Events the target's consumer recorded (or acked) while the measured rounds ran (null for the bare worker). */
   consumedDuringRounds: number | null;
   cpu: CpuShare;
 }
@@ -59,13 +60,27 @@ export interface IngestResult {
   settings: IngestSettings;
   subscriptionType: string;
   bare: IngestFigures;
+  enqueue: IngestFigures;
   worker: IngestFigures;
   /** What the worker's consumer recorded for all ingested events, by status. */
   consumerRecorded: Record<string, number>;
   vendorCalls: number;
+  /** Worker / bare: information, the share of the local queue included. */
   ratioRequestsPerSecond: number;
   ratioP99: number;
-  fixedRate: { requestsPerSecond: number; bare: IngestFigures; worker: IngestFigures; ratioP50: number; ratioP99: number };
+  /** Worker / minimal enqueue: the headline, Syncwire's own cost. */
+  ratioRequestsPerSecondVsEnqueue: number;
+  ratioP99VsEnqueue: number;
+  fixedRate: {
+    requestsPerSecond: number;
+    bare: IngestFigures;
+    enqueue: IngestFigures;
+    worker: IngestFigures;
+    ratioP50: number;
+    ratioP99: number;
+    ratioP50VsEnqueue: number;
+    ratioP99VsEnqueue: number;
+  };
 }
 
 interface SignedWebhook {
@@ -239,63 +254,93 @@ async function eventCount(worker: LocalWorker): Promise<number> {
   return row?.n ?? 0;
 }
 
-/** Waits until the consumer has recorded `expected` events (distinct event ids: one row each). */
-async function drained(worker: LocalWorker, expected: number, maxMs = 30_000): Promise<void> {
+/** Messages the enqueue worker's consumer has acked, which it counts and answers on a GET. */
+async function ackedCount(url: string): Promise<number> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`the enqueue worker's count failed: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { consumed: number }).consumed;
+}
+
+/** Polls `count` until it reaches `expected`, or gives up after maxMs and lets the run go on. */
+async function reached(count: () => Promise<number>, expected: number, maxMs = 30_000): Promise<void> {
   const deadline = performance.now() + maxMs;
-  while (performance.now() < deadline && (await eventCount(worker)) < expected) {
+  while (performance.now() < deadline && (await count()) < expected) {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
 /**
- * Both targets stay up for the whole phase (an idle workerd costs nothing); each run has the
- * cores to itself, because the worker's consumer backlog is drained before anything else runs.
+ * A target with a consumer: `count` is what it has consumed since it started, and every accepted
+ * request is one message, so earlier passes are subtracted to count this pass alone.
+ */
+function queued(url: string, count: () => Promise<number>): Target & { passDone(figures: IngestFigures): void } {
+  let earlierPasses = 0;
+  return {
+    url,
+    settle: (accepted) => reached(count, earlierPasses + accepted),
+    consumed: async () => (await count()) - earlierPasses,
+    passDone: (figures) => {
+      earlierPasses += figures.warmupRequests + figures.requests;
+    },
+  };
+}
+
+/**
+ * The three targets stay up for the whole phase (an idle workerd costs nothing); each run has
+ * the cores to itself, because a target's consumer backlog is drained before anything else runs.
  */
 export async function runIngest(scriptPath: string, settings: IngestSettings, firstEventId: number): Promise<IngestResult> {
   const bareServer = await startBareWorker();
+  const enqueueServer = await startEnqueueWorker();
   // Fakes are served so an unexpected outbound call is answered and counted, not hung.
   const fakes = await startVendorFakes(0, () => 0);
   const worker = await startLocalWorker({ vars: workerVars(fakes.hubspot.url, fakes.mailchimp.url), scriptPath });
   const closeWorker = track(() => worker.close());
   try {
-    // Event ids never repeat, so the worker's event count is what the consumer has recorded.
-    let earlierPasses = 0;
     const bare: Target = { url: bareServer.url, settle: async () => undefined };
-    const target: Target = {
-      url: worker.url,
-      settle: (accepted) => drained(worker, earlierPasses + accepted),
-      consumed: async () => (await eventCount(worker)) - earlierPasses,
-    };
+    const enqueue = queued(enqueueServer.url, () => ackedCount(enqueueServer.url));
+    // Event ids never repeat, so the worker's event count is what the consumer has recorded.
+    const target = queued(worker.url, () => eventCount(worker));
     const flatOut: Load = { connections: settings.connections, seconds: settings.durationSeconds };
     const bareFigures = await measure(bare, firstEventId, flatOut, settings.rounds, settings);
-    const workerFigures = await measure(target, firstEventId + 1e7, flatOut, settings.rounds, settings);
-    earlierPasses += workerFigures.warmupRequests + workerFigures.requests;
+    const enqueueFigures = await measure(enqueue, firstEventId + 1e7, flatOut, settings.rounds, settings);
+    enqueue.passDone(enqueueFigures);
+    const workerFigures = await measure(target, firstEventId + 2e7, flatOut, settings.rounds, settings);
+    target.passDone(workerFigures);
 
     const rate = Math.max(50, Math.round((workerFigures.requestsPerSecond * settings.fixedRateShare) / 50) * 50);
     const fixed: Load = { connections: settings.fixedRateConnections, seconds: settings.durationSeconds, rate };
-    const workerFixed = await measure(target, firstEventId + 2e7, fixed, 1, settings);
-    const bareFixed = await measure(bare, firstEventId + 3e7, fixed, 1, settings);
+    const workerFixed = await measure(target, firstEventId + 3e7, fixed, 1, settings);
+    const enqueueFixed = await measure(enqueue, firstEventId + 4e7, fixed, 1, settings);
+    const bareFixed = await measure(bare, firstEventId + 5e7, fixed, 1, settings);
 
     return {
       settings,
       subscriptionType: INGEST_SUBSCRIPTION_TYPE,
       bare: bareFigures,
+      enqueue: enqueueFigures,
       worker: workerFigures,
       consumerRecorded: await countByStatus(worker),
       vendorCalls: fakes.hubspot.gets() + fakes.mailchimp.tally.requests,
       ratioRequestsPerSecond: workerFigures.requestsPerSecond / bareFigures.requestsPerSecond,
       ratioP99: workerFigures.p99Ms / bareFigures.p99Ms,
+      ratioRequestsPerSecondVsEnqueue: workerFigures.requestsPerSecond / enqueueFigures.requestsPerSecond,
+      ratioP99VsEnqueue: workerFigures.p99Ms / enqueueFigures.p99Ms,
       fixedRate: {
         requestsPerSecond: rate,
         bare: bareFixed,
+        enqueue: enqueueFixed,
         worker: workerFixed,
         ratioP50: workerFixed.p50Ms / bareFixed.p50Ms,
         ratioP99: workerFixed.p99Ms / bareFixed.p99Ms,
+        ratioP50VsEnqueue: workerFixed.p50Ms / enqueueFixed.p50Ms,
+        ratioP99VsEnqueue: workerFixed.p99Ms / enqueueFixed.p99Ms,
       },
     };
   } finally {
     await closeWorker();
     await fakes.close();
+    await enqueueServer.close();
     await bareServer.close();
   }
 }

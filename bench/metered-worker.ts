@@ -5,7 +5,8 @@
  * - Queues: messages written (send/sendBatch), delivered to the consumer, acked, retried;
  * - D1: round trips, statements, and `meta.rows_read` / `meta.rows_written` of every result
  *   (Miniflare fills these from SQLite's own cursor counters, as D1 does);
- * - Durable Objects: stub requests (fetch or RPC) on either namespace.
+ * - Durable Objects: stub requests (fetch or RPC) on either namespace;
+ * - R2: class A (put, list) and class B (get) operations on the payload store.
  * `GET /__bench/meter` answers the totals; every other request goes to the worker untouched.
  * The wrappers add a few function calls per binding call and nothing on the network.
  */
@@ -27,6 +28,9 @@ export interface BindingMeter {
   /** `.raw()` results carry no meta; counted so a gap in the row figures is visible. */
   d1UnmeteredStatements: number;
   durableObjectRequests: number;
+  /** R2 operations on the payload store (large events only). */
+  r2ClassA: number;
+  r2ClassB: number;
   /** Where the consumer's time goes (wall ms; overlapping calls add up). */
   timing: { queueBatches: number; queueBatchMs: number; d1Ms: number; outboundFetches: number; outboundFetchMs: number };
 }
@@ -43,6 +47,8 @@ const meter: BindingMeter = {
   d1ByStatement: {},
   d1UnmeteredStatements: 0,
   durableObjectRequests: 0,
+  r2ClassA: 0,
+  r2ClassB: 0,
   timing: { queueBatches: 0, queueBatchMs: 0, d1Ms: 0, outboundFetches: 0, outboundFetchMs: 0 },
 };
 
@@ -151,7 +157,7 @@ function meteredQueue(name: string, queue: Queue): Queue {
   };
 }
 
-function meteredNamespace(ns: DurableObjectNamespace): DurableObjectNamespace {
+function meteredNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>): DurableObjectNamespace<T> {
   // Only `get(id)` reaches an object; every call on the stub (fetch or RPC) is one request.
   return new Proxy(ns, {
     get(target, prop) {
@@ -174,6 +180,21 @@ function meteredNamespace(ns: DurableObjectNamespace): DurableObjectNamespace {
   });
 }
 
+/** R2 bills writes and lists as class A, reads as class B operations; deletes are free. */
+function meteredBucket(bucket: R2Bucket): R2Bucket {
+  return new Proxy(bucket, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (prop === "put" || prop === "list") meter.r2ClassA++;
+        else if (prop === "get" || prop === "head") meter.r2ClassB++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
 // getConfig() caches per env object, so each original env maps to exactly one wrapped env.
 const wrappedEnvs = new WeakMap<Env, Env>();
 
@@ -187,6 +208,7 @@ function metered(env: Env): Env {
       DEAD_LETTERS: meteredQueue("syncwire-dead-letters", env.DEAD_LETTERS),
       ENTITY: meteredNamespace(env.ENTITY),
       SANDBOX_HOST: meteredNamespace(env.SANDBOX_HOST),
+      PAYLOADS: meteredBucket(env.PAYLOADS),
     };
     wrappedEnvs.set(env, wrapped);
   }
