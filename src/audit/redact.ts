@@ -26,6 +26,23 @@ export class Redactor {
     this.ordered = [...this.forms].sort((a, b) => b.length - a.length);
   }
 
+  /** The longest form replaced: a cut of a text this far from a point cannot hide a whole secret. */
+  get longest(): number {
+    return this.ordered[0]?.length ?? 0;
+  }
+
+  /**
+   * The first `max` characters of `text`, redacted, with a note of what was cut. Redacts a
+   * window just past the cut instead of the whole text (a vendor's answer can be megabytes),
+   * then drops the window's tail, where a secret cut in half could have survived.
+   */
+  redactTruncated(text: string | null, max: number): string | null {
+    if (text === null) return null;
+    if (text.length <= max) return this.redact(text);
+    const head = this.redact(text.slice(0, max + 2 * this.longest));
+    return `${head.slice(0, Math.min(max, head.length - this.longest))}…[truncated ${text.length - max} chars]`;
+  }
+
   redact(text: string): string;
   redact(text: string | null): string | null;
   redact(text: string | null): string | null {
@@ -50,7 +67,9 @@ function encodedForms(secret: string): string[] {
   // base64 of the secret alone; inside `user:secret` its alignment varies, so the exact
   // Basic values a connector sends are registered as secrets of their own (connectors/index.ts).
   if (base64) forms.push(base64.replace(/=+$/, ""));
-  return forms.filter((f) => f.length > 0);
+  // An encoding never shortens a secret; a shorter "form" is a fragment (a URL parser stops at
+  // `#` or `?`), and replacing it would blank out ordinary text.
+  return forms.filter((f) => f.length >= secret.length);
 }
 
 function toBase64(text: string): string | null {

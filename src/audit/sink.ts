@@ -30,11 +30,6 @@ export interface AuditSink {
 export const MAX_REQUEST_BODY = 16_384;
 export const MAX_RESPONSE_BODY = 4_096;
 
-export function truncate(text: string | null, max: number): string | null {
-  if (text === null || text.length <= max) return text;
-  return `${text.slice(0, max)}…[truncated ${text.length - max} chars]`;
-}
-
 export class AuditBuffer implements AuditSink {
   private rows: AuditRecord[] = [];
 

@@ -5,7 +5,7 @@
  */
 import pLimit, { type LimitFunction } from "p-limit";
 import type { z } from "zod";
-import { MAX_REQUEST_BODY, MAX_RESPONSE_BODY, truncate, type AuditOutcome, type AuditSink } from "../audit/sink";
+import { MAX_REQUEST_BODY, MAX_RESPONSE_BODY, type AuditOutcome, type AuditSink } from "../audit/sink";
 import type { Redactor } from "../audit/redact";
 import { ActionFailure, classifyStatus, parseRetryAfter } from "./errors";
 
@@ -55,8 +55,6 @@ export interface CallResult<T> {
 }
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
-/** Below this much time left before the deadline, a call is not worth sending. */
-export const MIN_CALL_MS = 1_000;
 
 export class HttpClient {
   private readonly timeoutMs: number;
@@ -79,9 +77,12 @@ export class HttpClient {
     const failure = (kind: "transient" | "permanent", message: string, status: number | null, retryAfterMs: number | null = null) =>
       new ActionFailure(kind, redactor.redact(`${spec.connector} ${spec.method} ${message}`), { connector: spec.connector, status, retryAfterMs });
 
-    const remaining = (this.options.deadline ?? Infinity) - this.now();
-    if (remaining < MIN_CALL_MS) throw failure("transient", "not sent: the attempt's lease ends before the call could finish", null);
-    const timeoutMs = Math.min(this.timeoutMs, remaining);
+    // A call is sent only with its whole timeout before the deadline: cut short, it could time
+    // out after the vendor applied it, and its retry would apply it again.
+    if ((this.options.deadline ?? Infinity) - this.now() < this.timeoutMs) {
+      throw failure("transient", "not sent: the attempt's lease ends before the call could finish", null);
+    }
+    const timeoutMs = this.timeoutMs;
 
     const headers = new Headers(spec.headers);
     let body: string | undefined;
@@ -100,9 +101,9 @@ export class HttpClient {
         connector: spec.connector,
         method: spec.method,
         url: redactor.redact(spec.url),
-        requestBody: truncate(redactor.redact(body ?? null), MAX_REQUEST_BODY),
+        requestBody: redactor.redactTruncated(body ?? null, MAX_REQUEST_BODY),
         status,
-        responseBody: truncate(redactor.redact(responseBody), MAX_RESPONSE_BODY),
+        responseBody: redactor.redactTruncated(responseBody, MAX_RESPONSE_BODY),
         durationMs: this.now() - started,
         attempt: context.attempt,
         outcome,
@@ -129,8 +130,8 @@ export class HttpClient {
 
     const outcome = classifyStatus(response.status);
     if (outcome !== "success") {
-      // Redacted before errorMessage cuts it short: a cut through a secret would hide it from the redactor.
-      const message = `answered ${response.status}: ${errorMessage(redactor.redact(text))}`;
+      // Redacted as it is cut short: a secret cut in half would escape the redactor.
+      const message = `answered ${response.status}: ${redactor.redactTruncated(errorMessage(text), MAX_ERROR_TEXT)}`;
       audit(response.status, text, outcome, message);
       throw failure(outcome, message, response.status, parseRetryAfter(response.headers.get("retry-after"), this.now()));
     }
@@ -155,15 +156,18 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The human part of a vendor error body (Mailchimp `detail`, HubSpot `message`, Stripe `error.message`, …). */
+/** How much of a vendor's error text a failure message keeps. */
+const MAX_ERROR_TEXT = 300;
+
+/** The human part of a vendor error body (Mailchimp `detail`, HubSpot `message`, Stripe `error.message`, …), uncut. */
 export function errorMessage(text: string): string {
   const body = parseJson(text);
   if (body && typeof body === "object") {
     const b = body as Record<string, unknown>;
     const nested = b.error && typeof b.error === "object" ? (b.error as Record<string, unknown>).message : undefined;
     for (const candidate of [b.detail, b.message, nested, b.title, b.Message, b.error_description, b.error]) {
-      if (typeof candidate === "string" && candidate !== "") return candidate.slice(0, 300);
+      if (typeof candidate === "string" && candidate !== "") return candidate;
     }
   }
-  return text.slice(0, 300) || "(empty body)";
+  return text || "(empty body)";
 }

@@ -2,6 +2,7 @@
  * The D1 schema. drizzle-kit generates `migrations/` from this file (`npm run db:generate`);
  * never edit a generated migration by hand.
  */
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /** Every inbound event the consumer has seen once. Written by the consumer, never by ingest. */
@@ -103,7 +104,12 @@ export const deadLetters = sqliteTable(
     replayedAt: integer("replayed_at"),
     replayCount: integer("replay_count").notNull().default(0),
   },
-  (t) => [index("dead_letters_created").on(t.createdAt), index("dead_letters_event").on(t.eventId)],
+  (t) => [
+    index("dead_letters_created").on(t.createdAt),
+    index("dead_letters_event").on(t.eventId),
+    // Replay of every open letter walks them oldest first without reading the closed ones.
+    index("dead_letters_open").on(t.createdAt, t.id).where(sql`${t.replayedAt} IS NULL`),
+  ],
 );
 
 export const schema = { events, actions, auditLog, deadLetters };

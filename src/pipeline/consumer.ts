@@ -86,7 +86,7 @@ async function apply(deps: PipelineDeps, message: Message<unknown>, body: EventM
       if (pastMaxAge(deps.config.retry, body.retryFrom, deps.now())) {
         const reason = `gave up after RETRY_MAX_AGE (${deps.config.retry.maxAgeSeconds} s): ${error}`;
         try {
-          await recordGaveUp(deps.db, body, reason, deps.now());
+          await recordGaveUp(deps.db, body, reason, deps.now(), `dl_gaveup_${message.id}`);
           message.ack();
           return;
         } catch (storeError) {

@@ -8,7 +8,7 @@
  * RETRY_MAX_AGE counts again from the replay. A failed enqueue therefore leaves everything as
  * it was: the dead letters stay open and can be replayed again.
  */
-import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, lte, or } from "drizzle-orm";
 import { deadLetters, events } from "../db/schema";
 import { InboundEvent } from "../ingest/event";
 import { log } from "../observability/log";
@@ -16,9 +16,13 @@ import { deadLetterInserts, runBatch, type Db, type EventRow } from "./ledger";
 import { enqueue, EventMessage } from "./message";
 import type { PayloadStore } from "./payloads";
 
-/** Keeps a queue message that is not an event at all, with its raw body (there is no event row). */
+/**
+ * Keeps a queue message that is not an event at all, with its raw body (there is no event row).
+ * Dead letters of queue messages are named after the message, so the redelivery of one whose
+ * ack was lost keeps one row.
+ */
 export async function recordUnreadable(db: Db, id: string, body: unknown, reason: string, now: number): Promise<void> {
-  await runBatch(db, deadLetterInserts(db.$client, [{ eventId: id, action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now));
+  await runBatch(db, deadLetterInserts(db.$client, [{ id: `dl_${id}`, eventId: id, action: null, source: "unknown", reason, body: JSON.stringify(body ?? null) }], now));
   log("dead_lettered", { eventId: id, reason }, "warn");
 }
 
@@ -27,11 +31,11 @@ export async function recordPlatformDeadLetter(db: Db, id: string, body: unknown
   const reason = "the events queue ran out of delivery retries";
   const parsed = EventMessage.safeParse(body);
   if (!parsed.success) return recordUnreadable(db, `msg_${id}`, body, reason, now);
-  return recordGaveUp(db, parsed.data, reason, now);
+  return recordGaveUp(db, parsed.data, reason, now, `dl_msg_${id}`);
 }
 
 /** Marks an event dead with `reason` (creating its row if the consumer never got to it) and keeps a dead letter for it. */
-export async function recordGaveUp(db: Db, message: EventMessage, reason: string, now: number): Promise<void> {
+export async function recordGaveUp(db: Db, message: EventMessage, reason: string, now: number, letterId: string): Promise<void> {
   const e = message.event;
   await db.batch([
     db
@@ -42,7 +46,7 @@ export async function recordGaveUp(db: Db, message: EventMessage, reason: string
         status: "dead", lastError: reason, receivedAt: e.receivedAt, occurredAt: e.occurredAt, updatedAt: now,
       })
       .onConflictDoUpdate({ target: events.id, set: { status: "dead", lastError: reason, updatedAt: now } }),
-    db.insert(deadLetters).values({ id: `dl_${crypto.randomUUID()}`, eventId: e.id, action: null, source: e.source, reason, createdAt: now }),
+    db.insert(deadLetters).values({ id: letterId, eventId: e.id, action: null, source: e.source, reason, createdAt: now }).onConflictDoNothing(),
   ]);
   log("dead_lettered", { eventId: e.id, source: e.source, entity: e.entityKey, reason }, "warn");
 }
@@ -83,6 +87,10 @@ export async function replayEvents(db: Db, queue: Queue, store: PayloadStore, ev
   for (let i = 0; i < eventIds.length; i += REPLAY_CHUNK) {
     const chunk = eventIds.slice(i, i + REPLAY_CHUNK);
     const rows = await db.select().from(events).where(inArray(events.id, chunk));
+    const sent = rows.map((r) => r.id);
+    // The letters this replay answers, taken before it is sent: one the replay itself causes
+    // (its action dies again) must stay open.
+    const letters = sent.length === 0 ? [] : await db.select({ id: deadLetters.id }).from(deadLetters).where(and(inArray(deadLetters.eventId, sent), isNull(deadLetters.replayedAt)));
     const messages: EventMessage[] = rows.map((row) => ({
       event: eventFromRow(row),
       deliveryId: crypto.randomUUID(),
@@ -90,15 +98,14 @@ export async function replayEvents(db: Db, queue: Queue, store: PayloadStore, ev
       replay: { all: options.all === true, at: now },
     }));
     await enqueue(queue, store, messages);
-    // Only now that the queue has them: closing the dead letters is bookkeeping, and if it
-    // fails they are merely offered for replay again (a second replay of a recovered event
-    // finds nothing dead or failed and does nothing).
-    const sent = rows.map((r) => r.id);
-    if (sent.length > 0) {
-      await db
-        .update(deadLetters)
-        .set({ replayedAt: now, replayCount: sql`${deadLetters.replayCount} + 1` })
-        .where(and(inArray(deadLetters.eventId, sent), isNull(deadLetters.replayedAt)));
+    // Only now that the queue has them: closing the letters is bookkeeping, and if it fails
+    // they are merely offered for replay again (a second replay of a recovered event finds
+    // nothing dead or failed and does nothing).
+    if (letters.length > 0) {
+      await db.$client
+        .prepare("UPDATE dead_letters SET replayed_at = ?, replay_count = replay_count + 1 WHERE id IN (SELECT value FROM json_each(?))")
+        .bind(now, JSON.stringify(letters.map((l) => l.id)))
+        .run();
     }
     for (const m of messages) log("replayed", { eventId: m.event.id, source: m.event.source, entity: m.event.entityKey, all: options.all === true });
     result.eventIds.push(...sent);
@@ -111,13 +118,17 @@ export async function replayEvents(db: Db, queue: Queue, store: PayloadStore, ev
 export interface DeadLetterReplayResult extends ReplayResult {
   /** How many events were put back on the queue. */
   queued: number;
-  /** `all` only: open dead letters remain past this call's limit; call again. */
+  /** `all` only: open dead letters older than this call remain past its limit; call again. */
   more: boolean;
 }
 
+type OpenLetter = { id: string; eventId: string; createdAt: number };
+
 /**
- * Replays the events behind the given dead letters, or behind the open ones (`all`), at most
- * REPLAY_ALL_LIMIT events per call, page by page.
+ * Replays the events behind the given dead letters, or behind every dead letter open when the
+ * call starts (`all`): oldest first, page by page, at most `limit` events per call. Letters
+ * that appear while it runs (an event failing again) wait for the next call, so a call always
+ * ends and a client calling again while `more` is true reaches the end.
  */
 export async function replayDeadLetters(
   db: Db,
@@ -138,26 +149,42 @@ export async function replayDeadLetters(
     return { ...result, queued: result.eventIds.length, more: false, skipped: [...selection.ids.filter((id) => !found.has(id)), ...result.skipped] };
   }
 
-  const done = new Set<string>();
   const total: DeadLetterReplayResult = { eventIds: [], skipped: [], queued: 0, more: false };
-  while (done.size < limit) {
-    // Open dead letters of events that exist (an unreadable message has no event to replay);
-    // each page is closed by its replay, so the next query finds the next page.
-    const page = await db
-      .selectDistinct({ eventId: deadLetters.eventId })
-      .from(deadLetters)
-      .innerJoin(events, eq(events.id, deadLetters.eventId))
-      .where(isNull(deadLetters.replayedAt))
-      .orderBy(asc(deadLetters.eventId))
-      .limit(Math.min(REPLAY_CHUNK, limit - done.size) + done.size);
-    const fresh = page.map((p) => p.eventId).filter((id) => !done.has(id));
-    if (fresh.length === 0) return total;
+  const replayed = new Set<string>();
+  let after: OpenLetter | null = null;
+  for (;;) {
+    const page: OpenLetter[] = await openLetters(db, now, after, REPLAY_CHUNK);
+    if (page.length === 0) return total;
+    // Take the page's events in order up to the limit; the cursor stops at the last letter taken.
+    const fresh: string[] = [];
+    for (const letter of page) {
+      if (!replayed.has(letter.eventId) && !fresh.includes(letter.eventId)) {
+        if (total.queued + fresh.length >= limit) {
+          total.more = true;
+          break;
+        }
+        fresh.push(letter.eventId);
+      }
+      after = letter;
+    }
     const result = await replayEvents(db, queue, store, fresh, now);
-    for (const id of fresh) done.add(id);
+    for (const id of fresh) replayed.add(id);
     total.eventIds.push(...result.eventIds);
     total.queued += result.eventIds.length;
+    if (total.more) return total;
   }
-  const left = await db.select({ n: sql<number>`count(*)` }).from(deadLetters).innerJoin(events, eq(events.id, deadLetters.eventId)).where(isNull(deadLetters.replayedAt));
-  total.more = (left[0]?.n ?? 0) > 0;
-  return total;
+}
+
+/** Open dead letters of events that exist (an unreadable message has none to replay), created by `before`, after the cursor, oldest first. */
+function openLetters(db: Db, before: number, after: OpenLetter | null, count: number): Promise<OpenLetter[]> {
+  const cursor = after
+    ? or(gt(deadLetters.createdAt, after.createdAt), and(eq(deadLetters.createdAt, after.createdAt), gt(deadLetters.id, after.id)))
+    : undefined;
+  return db
+    .select({ id: deadLetters.id, eventId: deadLetters.eventId, createdAt: deadLetters.createdAt })
+    .from(deadLetters)
+    .innerJoin(events, eq(events.id, deadLetters.eventId))
+    .where(and(isNull(deadLetters.replayedAt), lte(deadLetters.createdAt, before), cursor))
+    .orderBy(asc(deadLetters.createdAt), asc(deadLetters.id))
+    .limit(count);
 }

@@ -94,29 +94,36 @@ const SQL = {
   insertAction: `INSERT INTO actions (event_id, action, flow, entity_key, state, attempts, created_at, updated_at)
     VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING`,
   // Only the delivery that owns the event may run its actions. A pending or failed row is due
-  // at its time; a running row only once its lease has ended (its holder died or overran). The
-  // attempt is counted before any call is made, so a crash mid-call still counts.
+  // at its time; a running row only once its lease has ended (its holder died or overran), or
+  // when this very claim marked it already (a claim whose commit landed but whose answer was
+  // lost, tried again). The attempt is counted before any call is made, so a crash mid-call
+  // still counts.
   markDue: `UPDATE actions SET state = 'running', attempts = attempts + 1, claim_token = ?1, next_attempt_at = ?2, updated_at = ?3
-    WHERE event_id = ?4 AND state IN ('pending', 'failed', 'running') AND coalesce(next_attempt_at, 0) <= ?5
+    WHERE event_id = ?4 AND state IN ('pending', 'failed', 'running') AND (coalesce(next_attempt_at, 0) <= ?5 OR claim_token = ?1)
       AND EXISTS (SELECT 1 FROM events WHERE id = ?4 AND delivery_id = ?6)
     RETURNING action`,
   readLedger: `SELECT action, state, attempts, next_attempt_at FROM actions WHERE event_id = ?`,
   countDuplicate: `UPDATE events SET duplicates = duplicates + 1, updated_at = ? WHERE id = ?`,
+  // Writes only where the claim still owns the row, once: a stale attempt cannot overwrite a
+  // newer outcome. The token stays on the settled row: it names the claim that wrote it.
+  setActionState: `UPDATE actions SET state = ?, last_error = ?, last_status = ?, next_attempt_at = ?, updated_at = ?
+    WHERE event_id = ? AND action = ? AND claim_token = ? AND state = 'running'`,
+  // After its setActionState: only if that claim's outcome is what the row now holds. The id is
+  // fixed when the attempt ends, so writing the same outcome twice keeps one dead letter.
+  insertDeadLetterIfSettled: `INSERT INTO dead_letters (id, event_id, action, source, reason, created_at)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM actions WHERE event_id = ?2 AND action = ?3 AND claim_token = ?7 AND state = 'dead')
+    ON CONFLICT (id) DO NOTHING`,
   // The event's status follows from its ledger rows as they are after this settle's own updates
-  // (same batch), so a settle that lost its claim cannot write a status its rows do not have.
+  // (same batch). A settle under a claim (?5) writes only while a row still bears that claim,
+  // so one that lost its claim cannot leave its error text or its "invalid" behind.
   setEventStatus: `UPDATE events SET status = CASE
       WHEN EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND state IN ('pending', 'running', 'failed')) THEN 'retrying'
       WHEN ?2 = 1 THEN 'invalid'
       WHEN EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND state = 'dead') THEN 'dead'
       ELSE 'done' END,
-    last_error = ?3, updated_at = ?4 WHERE id = ?1`,
-  // Writes only where the claim still owns the row: a stale attempt cannot overwrite a newer outcome.
-  setActionState: `UPDATE actions SET state = ?, last_error = ?, last_status = ?, next_attempt_at = ?, claim_token = NULL, updated_at = ?
-    WHERE event_id = ? AND action = ? AND claim_token = ?`,
-  insertDeadLetter: `INSERT INTO dead_letters (id, event_id, action, source, reason, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  // Right after its setActionState in the same batch: changes() is that update's row count, so
-  // an attempt that lost its claim leaves no dead letter for an action it no longer owns.
-  insertDeadLetterIfSettled: `INSERT INTO dead_letters (id, event_id, action, source, reason, created_at) SELECT ?, ?, ?, ?, ?, ? WHERE changes() > 0`,
+    last_error = ?3, updated_at = ?4
+    WHERE id = ?1 AND (?5 IS NULL OR EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND claim_token = ?5 AND state <> 'running'))`,
+  insertDeadLetter: `INSERT INTO dead_letters (id, event_id, action, source, reason, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 } as const;
 
 /** The statements that claim one message: record the event and its ledger rows, mark the due actions running, read the ledger back. */
@@ -132,10 +139,9 @@ function claimStatements(d1: D1Database, { message, routed, token }: ClaimReques
     const { all, at } = message.replay;
     statements.push(d1.prepare(SQL.replayReset).bind(now, e.id, all ? 1 : 0, at), d1.prepare(SQL.replayOwn).bind(message.deliveryId, at, now, e.id));
   }
-  if (routed.length > 0) {
-    for (const r of routed) statements.push(d1.prepare(SQL.insertAction).bind(e.id, r.action, r.flow, e.entityKey, now, now));
-    statements.push(d1.prepare(SQL.markDue).bind(token, now + LEASE_MS, now, e.id, now + DUE_TOLERANCE_MS, message.deliveryId));
-  }
+  for (const r of routed) statements.push(d1.prepare(SQL.insertAction).bind(e.id, r.action, r.flow, e.entityKey, now, now));
+  // Even with nothing routed: rows left by a flow a deploy removed are claimed and settled dead.
+  statements.push(d1.prepare(SQL.markDue).bind(token, now + LEASE_MS, now, e.id, now + DUE_TOLERANCE_MS, message.deliveryId));
   statements.push(d1.prepare(SQL.readLedger).bind(e.id));
   return statements;
 }
@@ -167,7 +173,7 @@ export async function claimEvents(db: Db, requests: ClaimRequest[], now: number)
     const ledger = (mine[mine.length - 1]!.results as { action: string; state: ActionState; attempts: number; next_attempt_at: number | null }[]).map(
       (r): LedgerRow => ({ action: r.action, state: r.state, attempts: r.attempts, nextAttemptAt: r.next_attempt_at }),
     );
-    const marked = request.routed.length > 0 ? new Set((mine[mine.length - 2]!.results as { action: string }[]).map((r) => r.action)) : new Set<string>();
+    const marked = new Set((mine[mine.length - 2]!.results as { action: string }[]).map((r) => r.action));
     return {
       kind: event.delivery_id === request.message.deliveryId ? "owned" : "duplicate",
       event: { deliveryId: event.delivery_id, status: event.status, lastError: event.last_error },
@@ -187,6 +193,8 @@ export interface ActionUpdate {
 }
 
 export interface DeadLetterRecord {
+  /** Fixed when the record is made, so writing it twice (a retried settle) keeps one row. */
+  id: string;
   eventId: string;
   action: string | null;
   source: string;
@@ -215,9 +223,9 @@ function settleStatements(d1: D1Database, s: Settlement, now: number): D1Prepare
   for (const u of s.updates) {
     statements.push(d1.prepare(SQL.setActionState).bind(u.state, u.lastError, u.lastStatus, u.nextAttemptAt, now, s.eventId, u.action, s.token));
     const letter = s.deadLetters.find((d) => d.action === u.action);
-    if (letter) statements.push(d1.prepare(SQL.insertDeadLetterIfSettled).bind(`dl_${crypto.randomUUID()}`, letter.eventId, letter.action, letter.source, letter.reason, now));
+    if (letter) statements.push(d1.prepare(SQL.insertDeadLetterIfSettled).bind(letter.id, letter.eventId, letter.action, letter.source, letter.reason, now, s.token));
   }
-  if (s.status !== null) statements.push(d1.prepare(SQL.setEventStatus).bind(s.eventId, s.status.invalid ? 1 : 0, s.status.lastError, now));
+  if (s.status !== null) statements.push(d1.prepare(SQL.setEventStatus).bind(s.eventId, s.status.invalid ? 1 : 0, s.status.lastError, now, s.token));
   return statements;
 }
 
@@ -227,7 +235,7 @@ export function settleBatchStatements(db: Db, settlements: Settlement[], now: nu
 }
 
 export function deadLetterInserts(d1: D1Database, rows: DeadLetterRecord[], now: number): D1PreparedStatement[] {
-  return rows.map((r) => d1.prepare(SQL.insertDeadLetter).bind(`dl_${crypto.randomUUID()}`, r.eventId, r.action, r.source, r.reason, r.body ?? null, now));
+  return rows.map((r) => d1.prepare(SQL.insertDeadLetter).bind(r.id, r.eventId, r.action, r.source, r.reason, r.body ?? null, now));
 }
 
 /** The event's status, derived from its actions' states. */

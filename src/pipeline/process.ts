@@ -162,7 +162,7 @@ async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, cl
     log("deduped", { ...where, outcome: "duplicate" });
     return { decision: { kind: "ack", status: "duplicate" }, settlement: emptySettlement(event.id, { duplicate: true }) };
   }
-  if (routed.length === 0) {
+  if (routed.length === 0 && claim.actions.length === 0) {
     log("event_ignored", { ...where, type: event.type });
     return { decision: { kind: "ack", status: "ignored" }, settlement: null };
   }
@@ -226,7 +226,7 @@ function unrouted(message: EventMessage, row: LedgerRow): AttemptResult {
   log("action_attempt", { eventId: event.id, source: event.source, entity: event.entityKey, action: row.action, attempt: row.attempts, outcome: "dead", error: reason }, "warn");
   return {
     update: { action: row.action, state: "dead", lastError: reason, lastStatus: null, nextAttemptAt: null },
-    deadLetter: { eventId: event.id, action: row.action, source: event.source, reason },
+    deadLetter: { id: `dl_${crypto.randomUUID()}`, eventId: event.id, action: row.action, source: event.source, reason },
     invalid: false,
   };
 }
@@ -264,7 +264,7 @@ async function attempt(deps: PipelineDeps, message: EventMessage, flowAction: Fl
     log("action_attempt", { ...base, outcome: "dead", status, error: reason, durationMs }, "warn");
     return {
       update: { action, state: "dead", lastError: reason, lastStatus: status, nextAttemptAt: null },
-      deadLetter: { eventId: event.id, action, source: event.source, reason },
+      deadLetter: { id: `dl_${crypto.randomUUID()}`, eventId: event.id, action, source: event.source, reason },
       invalid: failure.kind === "invalid",
     };
   }

@@ -180,6 +180,42 @@ describe("Redactor", () => {
   });
 });
 
+describe("Redactor.redactTruncated", () => {
+  const secret = "s3cret-value-0123456789";
+  const redactor = new Redactor([secret]);
+
+  it("leaves no part of a secret that the cut goes through", () => {
+    for (let at = 0; at < secret.length + 2; at++) {
+      const text = `${"x".repeat(100 - at)}${secret}${"y".repeat(5_000)}`;
+      const out = redactor.redactTruncated(text, 100)!;
+      for (let n = 6; n <= secret.length; n++) expect(out).not.toContain(secret.slice(0, n));
+      expect(out).toMatch(/…\[truncated \d+ chars\]$/);
+    }
+  });
+
+  it("leaves no part of a secret cut at the end of the window it redacts, even after earlier secrets shrank it", () => {
+    // Whole secrets before the cut shrink the text by redaction; a half secret further on must not slide into view.
+    const text = `${secret.repeat(8)}${"z".repeat(60)}${secret}${"y".repeat(10_000)}`;
+    for (let max = 60; max < 300; max++) {
+      const out = redactor.redactTruncated(text, max)!;
+      for (let n = 6; n <= secret.length; n++) expect(out).not.toContain(secret.slice(0, n));
+    }
+  });
+
+  it("keeps short texts whole, only redacted", () => {
+    expect(redactor.redactTruncated(`a ${secret} b`, 100)).toBe(`a ${REDACTED} b`);
+    expect(redactor.redactTruncated(null, 100)).toBeNull();
+  });
+});
+
+describe("a secret with characters a URL parser stops at", () => {
+  it("is redacted whole, and no fragment of it blanks ordinary text", () => {
+    const redactor = new Redactor(["ab#cdefghijklmnopqrst"]);
+    expect(redactor.redact("about a cab")).toBe("about a cab");
+    expect(redactor.redact("token=ab#cdefghijklmnopqrst")).toBe(`token=${REDACTED}`);
+  });
+});
+
 describe("a transport error whose message holds a secret", () => {
   const urlWithSecrets = (request: Request, adminToken: string) =>
     `${request.url}?apikey=${MAILCHIMP_KEY}&t=${HUBSPOT_TOKEN}&auth=${MAILCHIMP_BASIC}&hook=${MAILCHIMP_SECRET}&cs=${HUBSPOT_SECRET}&shop=${SHOPIFY_SECRET}&admin=${adminToken}`;

@@ -121,17 +121,17 @@ describe("leases", () => {
           {
             eventId: message.event.id,
             token: "stale-claim",
-            status: { invalid: false, lastError: "mailchimp PUT answered 500" },
+            status: { invalid: true, lastError: "mailchimp PUT answered 500" },
             updates: [{ action: ACTION, state: "dead", lastError: "permanent: late", lastStatus: 400, nextAttemptAt: null }],
             audit: [],
-            deadLetters: [{ eventId: message.event.id, action: ACTION, source: "hubspot", reason: "permanent: late" }],
+            deadLetters: [{ id: "dl_stale", eventId: message.event.id, action: ACTION, source: "hubspot", reason: "permanent: late" }],
           },
         ],
         Date.now(),
       ),
     );
     expect(await actionRow(message.event.id)).toMatchObject({ state: "done", last_error: null });
-    expect((await eventRow(message.event.id))?.status).toBe("done");
+    expect(await eventRow(message.event.id)).toMatchObject({ status: "done", last_error: null });
     const letters = await env.DB.prepare("SELECT count(*) AS n FROM dead_letters WHERE event_id = ?").bind(message.event.id).first<{ n: number }>();
     expect(letters?.n).toBe(0);
   });

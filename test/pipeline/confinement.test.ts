@@ -12,7 +12,7 @@ import type { Flow } from "../../src/flows/types";
 import { pipelineDeps, REQUEUE_AT_ATTEMPT } from "../../src/pipeline/consumer";
 import { refusingBatches } from "../support/d1";
 import { createCrmContact, mailchimpMember, resetSandbox, vendorRequests } from "../support/sandbox";
-import { capturingQueue, consume, contactCreated, deadLettersOf, deliver, eventRow, recordingBatch } from "../support/messages";
+import { actionRow, capturingQueue, consume, contactCreated, deadLettersOf, deliver, eventRow, recordingBatch } from "../support/messages";
 import { hubspotEvent, signedHubSpot } from "../support/webhooks";
 
 beforeEach(resetSandbox);
@@ -145,5 +145,19 @@ describe("a store that is down", () => {
     expect(copy.decisions.acks).toHaveLength(1);
     expect((await deadLettersOf(message.event.id))[0]?.reason).toBe("the events queue ran out of delivery retries");
     expect((await eventRow(message.event.id))?.status).toBe("dead");
+  });
+});
+
+describe("an event no flow routes any more", () => {
+  it("has its unfinished rows settled dead with the reason instead of being acked as ignored", async () => {
+    const { message } = await newMessage();
+    await deliver([message]);
+    // As if its action had failed, and a deploy had then removed the flow before the retry.
+    await env.DB.prepare("UPDATE actions SET state = 'failed', next_attempt_at = 0 WHERE event_id = ?").bind(message.event.id).run();
+    const result = await consume([message], { ...pipelineDeps(env), flows: [] }, { attempts: 2 });
+    expect(result.explicitAcks).toEqual(result.ids);
+    expect(await actionRow(message.event.id)).toMatchObject({ state: "dead", last_error: expect.stringMatching(/no flow routes action crm-contact-to-email\.subscribe/) });
+    expect((await eventRow(message.event.id))?.status).toBe("dead");
+    expect((await deadLettersOf(message.event.id)).map((l) => l.action)).toEqual(["crm-contact-to-email.subscribe"]);
   });
 });

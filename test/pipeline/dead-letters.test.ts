@@ -154,3 +154,27 @@ describe("a replay delivery that the queue delivers again later", () => {
     expect(await actionRow(message.event.id)).toMatchObject({ state: "done", attempts: 2 });
   });
 });
+
+describe("an event that fails again while its replay is being sent", () => {
+  it("keeps its new dead letter open, and the call ends without replaying it again", async () => {
+    const message = await contactCreated("7799");
+    await deliver([message], { queue: "syncwire-dead-letters" });
+    const started = Date.now();
+    let sends = 0;
+    // The queue hands the replay to a consumer at once, whose attempt fails again.
+    const queue = {
+      async sendBatch(batch: MessageSendRequest<{ event: { id: string } }>[]) {
+        if (!batch.some((m) => m.body.event.id === message.event.id)) return;
+        sends++;
+        await env.DB.prepare("INSERT INTO dead_letters (id, event_id, action, source, reason, created_at) VALUES (?, ?, NULL, 'hubspot', 'failed again', ?)")
+          .bind(`dl_again_${sends}`, message.event.id, started + 1)
+          .run();
+      },
+    } as unknown as Queue;
+    await replayDeadLetters(db(), queue, store(), { all: true }, started);
+    const letters = await deadLettersOf(message.event.id);
+    expect(letters.find((l) => l.reason === "failed again")?.replayed_at).toBeNull();
+    expect(letters.find((l) => l.reason !== "failed again")?.replayed_at).toBe(started);
+    expect(sends).toBe(1);
+  });
+});

@@ -1,0 +1,1 @@
+CREATE INDEX `dead_letters_open` ON `dead_letters` (`created_at`,`id`) WHERE "dead_letters"."replayed_at" IS NULL;
