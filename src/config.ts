@@ -47,10 +47,16 @@ export interface ConfigIssue { key: string; message: string }
 /** RETRY_SCHEDULE and RETRY_MAX_AGE when unset (and while the configuration cannot be read). */
 export const DEFAULT_RETRY = { scheduleSeconds: [0, 1, 5, 30, 300], maxAgeSeconds: 86_400 } as const;
 
-/** A configuration that cannot run; `issues` name every offending key. */
+/**
+ * A configuration that cannot run; `issues` name every offending key. `partial` is what could
+ * be read, for the parts no issue touches (a webhook route whose own keys are fine).
+ */
 export class ConfigError extends Error {
   readonly code = "invalid_config";
-  constructor(readonly issues: ConfigIssue[]) {
+  constructor(
+    readonly issues: ConfigIssue[],
+    readonly partial?: Config,
+  ) {
     super(`invalid configuration: ${issues.map((i) => `${i.key}: ${i.message}`).join("; ")}`);
   }
 }
@@ -206,7 +212,7 @@ export function parseConfig(input: Raw): Config {
     alertWebhookUrl: r.parse("ALERT_WEBHOOK_URL", url) ?? null,
     auditRetentionDays: r.parse("AUDIT_RETENTION_DAYS", positiveInt, "90") ?? 90,
   };
-  if (r.issues.length > 0) throw new ConfigError(r.issues);
+  if (r.issues.length > 0) throw new ConfigError(r.issues, config);
   return config;
 }
 
@@ -214,15 +220,37 @@ function withoutEmpty(raw: Raw): Raw {
   return Object.fromEntries(Object.entries(raw).filter(([, v]) => !(typeof v === "string" && v.trim() === "")));
 }
 
-// Bindings are fixed for the life of an isolate: parse once per env object.
-const cache = new WeakMap<object, Config>();
+// Bindings are fixed for the life of an isolate: parse once per env object (an error too).
+const cache = new WeakMap<object, Config | ConfigError>();
 
 /** The parsed configuration of `env`; throws `ConfigError` (with every bad key) when it cannot run. */
 export function getConfig(env: object): Config {
   let config = cache.get(env);
   if (!config) {
-    config = parseConfig(env as Raw);
+    try {
+      config = parseConfig(env as Raw);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      config = error;
+    }
     cache.set(env, config);
   }
+  if (config instanceof ConfigError) throw config;
   return config;
+}
+
+/**
+ * The configuration for receiving one source's webhooks: the whole one, or, when some other
+ * key is wrong, what could be read, as long as no issue touches this source's own keys. Ingest
+ * only verifies and queues, so a typo in, say, RETRY_SCHEDULE must not make providers give
+ * up on their webhooks: the events are queued and wait for the fix (CONTRACT 2).
+ */
+export function configForIngest(env: object, source: "hubspot" | "mailchimp" | "shopify"): Config {
+  try {
+    return getConfig(env);
+  } catch (error) {
+    const prefix = `${source.toUpperCase()}_`;
+    if (error instanceof ConfigError && error.partial && !error.issues.some((i) => i.key.startsWith(prefix) || i.key === "SANDBOX")) return error.partial;
+    throw error;
+  }
 }

@@ -5,10 +5,10 @@
 import { getConfig } from "./config";
 import { app } from "./http/app";
 import { log } from "./observability/log";
-import { consumeDeadLetters, consumeEvents } from "./pipeline/consumer";
+import { consumeDeadLetters, consumeEvents, redactorOf } from "./pipeline/consumer";
 import { database } from "./pipeline/ledger";
 import { r2PayloadStore } from "./pipeline/payloads";
-import { pruneOldEvents } from "./pipeline/retention";
+import { pruneExpired } from "./pipeline/retention";
 
 export { EntityCoordinator } from "./entities/entity-coordinator.do";
 export { SandboxHost } from "./sandbox/sandbox-host.do";
@@ -24,13 +24,14 @@ export default {
       if (batch.queue.endsWith("dead-letters")) await consumeDeadLetters(batch, env);
       else await consumeEvents(batch, env);
     } catch (error) {
-      log("consumer_error", { queue: batch.queue, error: String(error), delaySeconds: CONSUMER_FAILURE_DELAY_SECONDS }, "error");
+      // Returning would ack every message not yet decided; retry those instead.
+      log("consumer_error", { queue: batch.queue, error: redactorOf(env)(String(error)), delaySeconds: CONSUMER_FAILURE_DELAY_SECONDS }, "error");
       batch.retryAll({ delaySeconds: CONSUMER_FAILURE_DELAY_SECONDS });
     }
   },
   async scheduled(controller, env) {
     // The nightly reconciliation arrives with its own issue; retention runs already.
     log("nightly_check", { cron: controller.cron, outcome: "skipped", reason: "the reconciliation is not built yet" });
-    await pruneOldEvents(database(env.DB), r2PayloadStore(env.PAYLOADS), getConfig(env).auditRetentionDays, Date.now());
+    await pruneExpired(database(env.DB), r2PayloadStore(env.PAYLOADS), getConfig(env).auditRetentionDays);
   },
 } satisfies ExportedHandler<Env>;

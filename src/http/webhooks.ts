@@ -3,7 +3,7 @@
  * means the events are durably on it; a refusal is a 503 so the provider retries.
  */
 import { Hono } from "hono";
-import { getConfig } from "../config";
+import { configForIngest, type Config } from "../config";
 import { redactorFor } from "../connectors";
 import { errorResponse, type Failure } from "../errors";
 import { SOURCES, type InboundEvent, type Source } from "../ingest/event";
@@ -14,13 +14,13 @@ import { enqueue, newDelivery } from "../pipeline/message";
 import { r2PayloadStore } from "../pipeline/payloads";
 import type { AppEnv } from "./app-env";
 
-async function accept(env: Env, source: Source, received: Received, started: number): Promise<Response> {
+async function accept(env: Env, config: Config, source: Source, received: Received, started: number): Promise<Response> {
   if (!received.ok) return reject(source, received);
   const now = Date.now();
   try {
     await enqueue(env.EVENTS, r2PayloadStore(env.PAYLOADS), received.events.map((e: InboundEvent) => newDelivery(e, now)));
   } catch (error) {
-    log("enqueue_failed", { source, count: received.events.length, error: redactorFor(getConfig(env)).redact(String(error)) }, "error");
+    log("enqueue_failed", { source, count: received.events.length, error: redactorFor(config).redact(String(error)) }, "error");
     return errorResponse("unavailable", "the event queue did not accept the events; retry later");
   }
   const eventIds = received.events.map((e) => e.id);
@@ -46,28 +46,28 @@ const disabled = (source: Source) => reject(source, { ok: false, code: "unknown_
 export const webhooks = new Hono<AppEnv>()
   .post("/hubspot", async (c) => {
     const started = Date.now();
-    const config = getConfig(c.env).hubspot;
-    if (!config.enabled) return disabled("hubspot");
-    return accept(c.env, "hubspot", await receiveHubSpot(c.req.raw, config, started), started);
+    const config = configForIngest(c.env, "hubspot");
+    if (!config.hubspot.enabled) return disabled("hubspot");
+    return accept(c.env, config, "hubspot", await receiveHubSpot(c.req.raw, config.hubspot, started), started);
   })
   // Mailchimp checks a webhook URL with a GET before it saves it, and wants a 200.
   .get("/mailchimp/:secret?", (c) => {
-    const config = getConfig(c.env).mailchimp;
+    const config = configForIngest(c.env, "mailchimp").mailchimp;
     if (!config.enabled) return disabled("mailchimp");
     const verified = verifyMailchimpSecret(c.req.param("secret"), config.webhookSecret);
     return verified.ok ? c.json({ ok: true }) : reject("mailchimp", verified);
   })
   .post("/mailchimp/:secret?", async (c) => {
     const started = Date.now();
-    const config = getConfig(c.env).mailchimp;
-    if (!config.enabled) return disabled("mailchimp");
-    return accept(c.env, "mailchimp", await receiveMailchimp(c.req.raw, c.req.param("secret"), config, started), started);
+    const config = configForIngest(c.env, "mailchimp");
+    if (!config.mailchimp.enabled) return disabled("mailchimp");
+    return accept(c.env, config, "mailchimp", await receiveMailchimp(c.req.raw, c.req.param("secret"), config.mailchimp, started), started);
   })
   .post("/shopify", async (c) => {
     const started = Date.now();
-    const config = getConfig(c.env).shopify;
-    if (!config.enabled) return disabled("shopify");
-    return accept(c.env, "shopify", await receiveShopify(c.req.raw, config, started), started);
+    const config = configForIngest(c.env, "shopify");
+    if (!config.shopify.enabled) return disabled("shopify");
+    return accept(c.env, config, "shopify", await receiveShopify(c.req.raw, config.shopify, started), started);
   })
   .all("/:source/*", (c) => unmatched(c.req.param("source"), c.req.method))
   .all("/:source", (c) => unmatched(c.req.param("source"), c.req.method));

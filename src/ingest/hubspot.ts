@@ -6,7 +6,7 @@ import { z } from "zod";
 import { describeIssues, fail, type Failure } from "../errors";
 import { constantTimeEqual, hmacSha256, toBase64 } from "./crypto";
 import { eventIdFor, type InboundEvent } from "./event";
-import { idString, parseJsonLossless } from "./json";
+import { idString, integerId, parseJsonLossless } from "./json";
 
 export const HUBSPOT_MAX_AGE_MS = 5 * 60 * 1000;
 
@@ -49,13 +49,10 @@ export async function verifyHubSpotSignature(input: HubSpotSignatureInput): Prom
   return { ok: true };
 }
 
-// HubSpot's ids are JSON integers; parseJsonLossless hands ones beyond 2^53 over as digit strings.
-// Ids and the type travel outside the payload (event id, entity key), which is what the queue
-// message cannot shed when it is too large, so they are bounded here.
-const integerId = z.union([z.number().int(), z.string().regex(/^\d{1,40}$/)], { error: "expected an integer id" });
 
 const HubSpotEvent = z.looseObject({
   eventId: integerId,
+  // Bounded like the ids: it travels outside the payload as the event's type.
   subscriptionType: z.string().min(1).max(100),
   objectId: integerId,
   occurredAt: z.number().optional(),

@@ -3,6 +3,8 @@
  * plain JSON.parse would round them. V8's reviver `context.source` (JSON.parse source text
  * access) gives the literal text, so any integer that is not a safe integer stays a string.
  */
+import { z } from "zod";
+
 type Reviver = (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
 
 const keepUnsafeIntegers: Reviver = (_key, value, context) => {
@@ -33,3 +35,10 @@ export function idString(value: unknown): string | null {
   if (typeof value === "number" && Number.isInteger(value)) return String(value);
   return null;
 }
+
+/**
+ * A vendor id sent as a JSON integer (HubSpot's and Shopify's ids): a number, or the digit
+ * string parseJsonLossless made of one beyond 2^53. Bounded, because ids travel outside the
+ * payload (event ids, entity keys), which a queue message cannot shed when it is too large.
+ */
+export const integerId = z.union([z.number().int(), z.string().regex(/^\d{1,40}$/)], { error: "expected an integer id" });

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { describeIssues, fail, type Failure } from "../errors";
 import { constantTimeEqual, hmacSha256, toBase64 } from "./crypto";
 import { eventIdFor, type InboundEvent } from "./event";
-import { idString, parseJsonLossless } from "./json";
+import { idString, integerId, parseJsonLossless } from "./json";
 
 export async function shopifySignature(secret: string, body: Uint8Array | string): Promise<string> {
   return toBase64(await hmacSha256(secret, body));
@@ -20,12 +20,10 @@ export async function verifyShopifySignature(body: Uint8Array, signature: string
   return { ok: true };
 }
 
-// Shopify ids are JSON integers (18 digits in its docs); they become the entity key, which travels
-// outside the payload, so they are bounded.
-const shopifyId = z.union([z.number().int(), z.string().regex(/^\d{1,40}$/)], { error: "expected an integer id" });
+// Shopify ids are JSON integers, 18 digits in its docs.
 const ShopifyOrder = z.looseObject({
-  id: shopifyId,
-  customer: z.looseObject({ id: shopifyId }).nullish(),
+  id: integerId,
+  customer: z.looseObject({ id: integerId }).nullish(),
 });
 
 export interface ShopifyHeaders {

@@ -15,7 +15,7 @@ export type LogStep =
   | "replayed"
   | "consumer_error"
   | "audit_unrecorded"
-  | "payloads_pruned"
+  | "retention_pruned"
   | "config_error"
   | "unhandled_error"
   | "nightly_check";

@@ -15,17 +15,18 @@ import { log } from "../observability/log";
 import { recordGaveUp, recordPlatformDeadLetter, recordUnreadable } from "./dead-letters";
 import { database } from "./ledger";
 import { EventMessage } from "./message";
-import { r2PayloadStore } from "./payloads";
+import { MissingPayloadError, r2PayloadStore } from "./payloads";
 import { processBatch, type Decision, type PipelineDeps } from "./process";
+import { SETTLE_WINDOW_MS } from "./settle";
 import { MAX_QUEUE_DELAY_SECONDS, pastMaxAge, retryDelaySeconds, type RetryPolicy } from "./retry";
 
 /**
- * wrangler.toml sets max_retries = 100 for both queues (the platform maximum). Before a message
- * would use up its last retry, the consumer sends a fresh copy and acks the old one, so an
- * outage of any length up to RETRY_MAX_AGE still ends in delivery, and a dead letter that could
- * not be stored is never deleted by the platform.
+ * wrangler.toml sets max_retries = 100 for both queues (the platform maximum). From attempt 90
+ * on, the consumer sends a fresh copy instead of retrying and acks the old one, so an outage
+ * of any length up to RETRY_MAX_AGE still ends in delivery, and a dead letter that could not
+ * be stored is never deleted by the platform; ten attempts leave room for sends that fail.
  */
-export const REQUEUE_AT_ATTEMPT = 100;
+export const REQUEUE_AT_ATTEMPT = 90;
 
 /** Everything the pipeline needs for one invocation; throws ConfigError when the configuration cannot run. */
 export function pipelineDeps(env: Env): PipelineDeps {
@@ -44,6 +45,7 @@ export function pipelineDeps(env: Env): PipelineDeps {
     connectorsFor: (context, audit, deadline) => createConnectors(config, new HttpClient({ transport, audit, redactor, context, limit, deadline })),
     now: Date.now,
     random: Math.random,
+    settleWindowMs: SETTLE_WINDOW_MS,
   };
 }
 
@@ -61,7 +63,9 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, give
     if (parsed.success) events.push({ message, body: parsed.data });
     else poison.push(deadLetterPoison(deps, message, describeIssues(parsed.error)));
   }
-  await Promise.all([
+  // Every message's work is waited for, even when one part fails; the failure is then thrown,
+  // so the messages it left undecided are retried (index.ts) rather than acked by returning.
+  const results = await Promise.allSettled([
     ...poison,
     processBatch(
       deps,
@@ -69,6 +73,8 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env, give
       (i, decision) => apply(deps, events[i]!.message, events[i]!.body, decision, env.EVENTS),
     ),
   ]);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 async function apply(deps: PipelineDeps, message: Message<unknown>, body: EventMessage, decision: Decision, queue: Queue): Promise<void> {
@@ -83,8 +89,10 @@ async function apply(deps: PipelineDeps, message: Message<unknown>, body: EventM
       // retrying loses nothing, and the ledger keeps done actions from running twice.
       const error = deps.redactor.redact(String(decision.error));
       const where = { eventId: body.event.id, source: body.event.source, entity: body.event.entityKey };
-      if (pastMaxAge(deps.config.retry, body.retryFrom, deps.now())) {
-        const reason = `gave up after RETRY_MAX_AGE (${deps.config.retry.maxAgeSeconds} s): ${error}`;
+      // R2 reads what was written before the message was sent: a missing payload never appears.
+      const permanent = decision.error instanceof MissingPayloadError;
+      if (permanent || pastMaxAge(deps.config.retry, body.retryFrom, deps.now())) {
+        const reason = permanent ? `permanent: ${error}` : `gave up after RETRY_MAX_AGE (${deps.config.retry.maxAgeSeconds} s): ${error}`;
         try {
           await recordGaveUp(deps.db, body, reason, deps.now(), `dl_gaveup_${message.id}`);
           message.ack();
@@ -125,7 +133,7 @@ const redactWith = (deps: PipelineDeps): Redact => (text) => deps.redactor.redac
  * The configuration's redactor. Without a readable configuration there are no secrets to know
  * of, and what is logged then (queue and D1 errors) holds none of ours.
  */
-function redactorOf(env: Env): Redact {
+export function redactorOf(env: Env): Redact {
   try {
     const redactor = redactorFor(getConfig(env));
     return (text) => redactor.redact(text);

@@ -33,6 +33,8 @@ export interface PipelineDeps {
   connectorsFor(context: CallContext, audit: AuditSink, deadline: number): Connectors;
   now(): number;
   random(): number;
+  /** How long a finished message's outcome waits for others to share its D1 write (settle.ts). */
+  settleWindowMs: number;
 }
 
 export type Decision =
@@ -95,7 +97,7 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
   work.sort((a, b) => a.index - b.index);
 
   const claims = await claimAll(deps, work);
-  const settler = new Settler(deps.db, deps.now, deps.redactor, work.length);
+  const settler = new Settler(deps.db, deps.now, deps.redactor, work.length, deps.settleWindowMs);
   const byEntity = new Map<string, number[]>();
   work.forEach((w, i) => {
     const key = w.message.event.entityKey ?? w.message.event.id;
@@ -130,7 +132,9 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
       }
     }),
   );
-  await Promise.all(pending);
+  // Every decision is waited for, even when one of them fails.
+  const failed = (await Promise.allSettled(pending)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** Claims in one round trip; when D1 rejects the batch (one bad message can), one by one. */

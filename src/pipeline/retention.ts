@@ -1,27 +1,33 @@
 /**
- * Pruning of finished events: their rows, their ledger rows and their stored payloads go
- * together, in bounded pages, so the job never holds an invocation for long. Events that still
- * need a person (dead, invalid) or are still running are kept whatever their age.
+ * The nightly retention step (AUDIT_RETENTION_DAYS): finished events go with their ledger rows
+ * and their stored payloads, audit rows by age. Both work in bounded pages until done or until
+ * the step's time budget is spent (a cron invocation may run for minutes, but the nightly
+ * check shares it); what is left is taken by the next night's run. Events that still need a
+ * person (dead, invalid) or are still running are kept whatever their age.
  */
 import { log } from "../observability/log";
 import { runBatch, type Db } from "./ledger";
 import type { PayloadStore } from "./payloads";
 
-const PAGE = 100;
+const EVENT_PAGE = 200;
+const AUDIT_PAGE = 1_000;
+export const RETENTION_BUDGET_MS = 60_000;
 
 export interface PruneResult {
   events: number;
   payloads: number;
-  /** Finished events older than the cutoff remain: the next run goes on. */
+  auditRows: number;
+  /** Rows older than the cutoff remain: the budget ran out. */
   more: boolean;
 }
 
-export async function pruneFinishedEvents(db: Db, store: PayloadStore, before: number, maxPages = 10): Promise<PruneResult> {
-  const result: PruneResult = { events: 0, payloads: 0, more: false };
-  for (let page = 0; page < maxPages; page++) {
+/** Deletes finished events received before `before`, their ledger rows and their payloads, one page at a time. */
+export async function pruneFinishedEvents(db: Db, store: PayloadStore, before: number, until: number, now: () => number = Date.now): Promise<Omit<PruneResult, "auditRows">> {
+  const result = { events: 0, payloads: 0, more: false };
+  while (now() < until) {
     const { results } = await db.$client
       .prepare(`SELECT id, payload_ref FROM events WHERE status IN ('done', 'ignored') AND received_at < ? LIMIT ?`)
-      .bind(before, PAGE)
+      .bind(before, EVENT_PAGE)
       .all<{ id: string; payload_ref: string | null }>();
     if (results.length === 0) return result;
     // Payloads first: if the rows outlive a failed run, the next run finds and deletes them;
@@ -35,15 +41,34 @@ export async function pruneFinishedEvents(db: Db, store: PayloadStore, before: n
     ]);
     result.events += results.length;
     result.payloads += refs.length;
-    if (results.length < PAGE) return result;
+    if (results.length < EVENT_PAGE) return result;
   }
   result.more = true;
   return result;
 }
 
-/** The nightly retention step: finished events older than AUDIT_RETENTION_DAYS. */
-export async function pruneOldEvents(db: Db, store: PayloadStore, retentionDays: number, now: number): Promise<PruneResult> {
-  const result = await pruneFinishedEvents(db, store, now - retentionDays * 86_400_000);
-  log("payloads_pruned", { events: result.events, payloads: result.payloads, more: result.more, retentionDays });
+/** Deletes audit rows created before `before`, one page at a time (by the created_at index). */
+export async function pruneAuditRows(db: Db, before: number, until: number, now: () => number = Date.now): Promise<{ auditRows: number; more: boolean }> {
+  let auditRows = 0;
+  while (now() < until) {
+    const { meta } = await db.$client
+      .prepare(`DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE created_at < ? ORDER BY created_at LIMIT ?)`)
+      .bind(before, AUDIT_PAGE)
+      .run();
+    auditRows += meta.changes;
+    if (meta.changes < AUDIT_PAGE) return { auditRows, more: false };
+  }
+  return { auditRows, more: true };
+}
+
+/** Everything older than AUDIT_RETENTION_DAYS, within RETENTION_BUDGET_MS. */
+export async function pruneExpired(db: Db, store: PayloadStore, retentionDays: number, now: () => number = Date.now): Promise<PruneResult> {
+  const started = now();
+  const before = started - retentionDays * 86_400_000;
+  const until = started + RETENTION_BUDGET_MS;
+  const events = await pruneFinishedEvents(db, store, before, until, now);
+  const audit = await pruneAuditRows(db, before, until, now);
+  const result = { ...events, auditRows: audit.auditRows, more: events.more || audit.more };
+  log("retention_pruned", { ...result, retentionDays });
   return result;
 }

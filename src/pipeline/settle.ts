@@ -40,6 +40,7 @@ export class Settler {
     private readonly now: () => number,
     private readonly redactor: Redactor,
     private outstanding: number,
+    private readonly windowMs = SETTLE_WINDOW_MS,
   ) {}
 
   /** Resolves once `settlement` is in D1; rejects when it could not be written. */
@@ -63,7 +64,7 @@ export class Settler {
       void this.flush();
       return;
     }
-    this.timer ??= setTimeout(() => void this.flush(), SETTLE_WINDOW_MS);
+    this.timer ??= setTimeout(() => void this.flush(), this.windowMs);
   }
 
   private async flush(): Promise<void> {

@@ -4,11 +4,11 @@
  * and webhooks signed exactly as HubSpot signs them.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { hubspotSignature } from "../../src/ingest/hubspot";
 import { createFakeHubSpot } from "../../src/sandbox/fake-hubspot";
 import { createFakeMailchimp } from "../../src/sandbox/fake-mailchimp";
 import type { FakeService } from "../../src/sandbox/fake-service";
 import { startLocalWorker, type LocalWorker } from "../support/local-worker";
+import { createContact, members, postHubSpot, until } from "../support/e2e";
 import { mountFake, serveFetch, type ServedFetch } from "../support/serve-fetch";
 
 const HUBSPOT_TOKEN = "pat-e2e-hubspot-token";
@@ -49,55 +49,22 @@ beforeEach(async () => {
   for (const s of servers) await fetch(`${s.url}/_sandbox/reset`, { method: "POST" });
 });
 
-async function createContact(email: string, firstname: string, lastname: string): Promise<string> {
-  const res = await fetch(`${servers[0]!.url}/crm/v3/objects/contacts`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${HUBSPOT_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ properties: { email, firstname, lastname } }),
-  });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { id: string }).id;
-}
+const createContactOf = (email: string, firstname: string, lastname: string) => createContact(servers[0]!.url, HUBSPOT_TOKEN, { email, firstname, lastname });
 
 let eventId = 5_000_000;
-async function sendWebhook(contactIds: string[]): Promise<Response> {
-  const url = `${worker.url}/webhooks/hubspot`;
-  const body = JSON.stringify(
+const sendWebhook = (contactIds: string[]) =>
+  postHubSpot(
+    worker.url,
+    CLIENT_SECRET,
     contactIds.map((objectId) => ({ eventId: eventId++, subscriptionId: 1, portalId: 62515, occurredAt: Date.now(), subscriptionType: "contact.creation", attemptNumber: 0, objectId: Number(objectId), changeSource: "CRM" })),
   );
-  const timestamp = String(Date.now());
-  return fetch(url, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-hubspot-request-timestamp": timestamp,
-      "x-hubspot-signature-v3": await hubspotSignature(CLIENT_SECRET, "POST", url, body, timestamp),
-    },
-    body,
-  });
-}
 
 interface Logged { method: string; path: string; status: number }
 async function mailchimpCalls(): Promise<Logged[]> {
   return ((await (await fetch(`${servers[1]!.url}/_sandbox/requests`)).json()) as { requests: Logged[] }).requests;
 }
 
-type Member = { email_address: string; status: string; merge_fields: Record<string, string> };
-
-/** The audience as the fake holds it (the control endpoint answers even during an outage). */
-async function members(): Promise<Member[]> {
-  const res = await fetch(`${servers[1]!.url}/_sandbox/state`);
-  const state = (await res.json()) as { lists: Record<string, { members: Record<string, Member> }> };
-  return Object.values(state.lists[LIST_ID]?.members ?? {});
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const audience = () => members(servers[1]!.url, LIST_ID);
 
 describe("outside sandbox mode", () => {
   it("has no sandbox routes", async () => {
@@ -121,11 +88,11 @@ describe("outside sandbox mode", () => {
 
 describe("HubSpot contact -> Mailchimp member, end to end", () => {
   it("a signed webhook ends with the member subscribed in Mailchimp", async () => {
-    const id = await createContact("Katherine.Johnson@Example.com", "Katherine", "Johnson");
+    const id = await createContactOf("Katherine.Johnson@Example.com", "Katherine", "Johnson");
     const res = await sendWebhook([id]);
     expect(res.status).toBe(202);
-    await until(async () => (await members()).length === 1, 15_000, "the member");
-    expect((await members())[0]).toMatchObject({
+    await until(async () => (await audience()).length === 1, 15_000, "the member");
+    expect((await audience())[0]).toMatchObject({
       email_address: "katherine.johnson@example.com",
       status: "subscribed",
       merge_fields: { FNAME: "Katherine", LNAME: "Johnson" },
@@ -136,7 +103,7 @@ describe("HubSpot contact -> Mailchimp member, end to end", () => {
 
   it("with Mailchimp down for 10 s while 50 contacts arrive, all 50 are subscribed after it recovers, none twice", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 50; i++) ids.push(await createContact(`outage${i}@example.com`, `First${i}`, `Last${i}`));
+    for (let i = 0; i < 50; i++) ids.push(await createContactOf(`outage${i}@example.com`, `First${i}`, `Last${i}`));
     await fetch(`${servers[1]!.url}/_sandbox/faults`, { method: "POST", body: JSON.stringify({ outageSeconds: 10 }), headers: { "content-type": "application/json" } });
     const outageEnds = Date.now() + 10_000;
 
@@ -146,7 +113,7 @@ describe("HubSpot contact -> Mailchimp member, end to end", () => {
       await new Promise((r) => setTimeout(r, 1_000));
     }
     // Retries after 1 s and 5 s fall inside the outage; the 30 s retry (plus jitter) gets through.
-    await until(async () => (await members()).length === 50, 75_000, "all 50 members");
+    await until(async () => (await audience()).length === 50, 75_000, "all 50 members");
     const puts = (await mailchimpCalls()).filter((c) => c.method === "PUT");
     const succeeded = puts.filter((c) => c.status === 200);
     const perMember = new Map<string, number>();
@@ -155,7 +122,7 @@ describe("HubSpot contact -> Mailchimp member, end to end", () => {
     expect([...perMember.values()].every((n) => n === 1)).toBe(true);
     expect(puts.some((c) => c.status === 503)).toBe(true);
     expect(Date.now()).toBeGreaterThan(outageEnds);
-    for (const m of await members()) expect(m.status).toBe("subscribed");
+    for (const m of await audience()) expect(m.status).toBe("subscribed");
     const statuses = await worker.query<{ status: string; n: number }>("SELECT status, count(*) AS n FROM events GROUP BY status");
     expect(statuses).toEqual([{ status: "done", n: 51 }]);
   });

@@ -9,8 +9,8 @@ import { database, LEASE_MS, settleBatchStatements, runBatch } from "../../src/p
 import { replayEvents } from "../../src/pipeline/dead-letters";
 import { EventMessage } from "../../src/pipeline/message";
 import { r2PayloadStore } from "../../src/pipeline/payloads";
-import { createCrmContact, mailchimpMember, resetSandbox, setFaults, vendorRequests } from "../support/sandbox";
-import { actionRow, capturingQueue, contactCreated, deliver, eventRow } from "../support/messages";
+import { createCrmContact, mailchimpMember, resetSandbox, setFaults, vendorRequests, waitFor } from "../support/sandbox";
+import { actionRow, capturingQueue, contactCreated, deliver, eventRow, seedLedger } from "../support/messages";
 
 beforeEach(resetSandbox);
 
@@ -50,20 +50,20 @@ describe("two processings of the same delivery at once, against a slow vendor", 
 describe("a replay during an attempt", () => {
   it("does not run the action a second time", async () => {
     const { email, message } = await newMessage();
-    await setFaults("mailchimp", { latencyMs: 400 });
+    await setFaults("mailchimp", { latencyMs: 1_000 });
     const { queue, sent } = capturingQueue();
     const first = deliver([message]);
-    // While the attempt waits on Mailchimp: replay the event and deliver the replay at once.
-    await new Promise((r) => setTimeout(r, 150));
+    // While the attempt runs (it waits a second on Mailchimp): replay the event and deliver the replay.
+    await waitFor(async () => (await actionRow(message.event.id))?.state === "running", 5_000, "the attempt to start");
     await replayEvents(database(env.DB), queue, r2PayloadStore(env.PAYLOADS), [message.event.id], Date.now());
     expect(sent).toHaveLength(1);
     const replay = EventMessage.parse(sent[0]!.body);
     const during = await deliver([replay]);
     await first;
     expect(await puts()).toBe(1);
-    // The replay took the event over and waits for the running attempt's lease, then finds it done.
+    // The replay took the event over and waited for the running attempt's lease; delivered
+    // again once that attempt is done, it finds nothing to do.
     expect(during.retryMessages).toHaveLength(1);
-    await env.DB.prepare("UPDATE actions SET next_attempt_at = 0 WHERE event_id = ? AND state = 'running'").bind(message.event.id).run();
     const later = await deliver([replay], { attempts: 2 });
     expect(later.explicitAcks).toEqual(later.ids);
     expect(await puts()).toBe(1);
@@ -74,17 +74,8 @@ describe("a replay during an attempt", () => {
 
 describe("leases", () => {
   /** What a consumer that died mid-attempt leaves behind: the event, and the row running under its claim. */
-  async function leftRunning(message: EventMessage, leaseEnds: number, token = "claim-of-a-dead-consumer") {
-    const now = Date.now();
-    await env.DB.batch([
-      env.DB.prepare(
-        "INSERT INTO events (id, source, type, dedupe_key, entity_key, delivery_id, payload, status, received_at, updated_at) VALUES (?, 'hubspot', 'contact.creation', ?, ?, ?, ?, 'processing', ?, ?)",
-      ).bind(message.event.id, message.event.dedupeKey, message.event.entityKey, message.deliveryId, JSON.stringify(message.event.payload), now, now),
-      env.DB.prepare(
-        "INSERT INTO actions (event_id, action, flow, entity_key, state, attempts, claim_token, next_attempt_at, created_at, updated_at) VALUES (?, ?, 'crm-contact-to-email', ?, 'running', 1, ?, ?, ?, ?)",
-      ).bind(message.event.id, ACTION, message.event.entityKey, token, leaseEnds, now, now),
-    ]);
-  }
+  const leftRunning = (message: EventMessage, leaseEnds: number, token = "claim-of-a-dead-consumer") =>
+    seedLedger(message, [{ action: ACTION, state: "running", claimToken: token, nextAttemptAt: leaseEnds }]);
 
   it("a row running under a live lease is not run again; the message waits until the lease ends", async () => {
     const { message } = await newMessage();

@@ -12,8 +12,8 @@ import type { Flow } from "../../src/flows/types";
 import { pipelineDeps, REQUEUE_AT_ATTEMPT } from "../../src/pipeline/consumer";
 import { refusingBatches } from "../support/d1";
 import { createCrmContact, mailchimpMember, resetSandbox, vendorRequests } from "../support/sandbox";
-import { actionRow, capturingQueue, consume, contactCreated, deadLettersOf, deliver, eventRow, recordingBatch } from "../support/messages";
-import { hubspotEvent, signedHubSpot } from "../support/webhooks";
+import { actionRow, capturingQueue, consume, contactCreated, deadLettersOf, deliver, eventRow, recordingBatch, seedLedger } from "../support/messages";
+import { hubspotEvent, mailchimpRequest, signedHubSpot } from "../support/webhooks";
 
 beforeEach(resetSandbox);
 
@@ -24,19 +24,8 @@ describe("a ledger row whose action no flow routes any more", () => {
   it("is settled dead with the reason, and the normal message next to it is acked after one call", async () => {
     const a = await newMessage();
     const b = await newMessage();
-    const now = Date.now();
     // What a deploy that renamed an action leaves behind: the event with a row for the old name.
-    await env.DB.batch([
-      env.DB.prepare(
-        "INSERT INTO events (id, source, type, dedupe_key, entity_key, delivery_id, payload, status, received_at, updated_at) VALUES (?, 'hubspot', 'contact.creation', ?, ?, ?, ?, 'retrying', ?, ?)",
-      ).bind(a.message.event.id, a.message.event.dedupeKey, a.message.event.entityKey, a.message.deliveryId, JSON.stringify(a.message.event.payload), now, now),
-      env.DB.prepare("INSERT INTO actions (event_id, action, flow, entity_key, state, attempts, created_at, updated_at) VALUES (?, 'old-flow.renamed', 'old-flow', ?, 'failed', 1, ?, ?)").bind(
-        a.message.event.id,
-        a.message.event.entityKey,
-        now,
-        now,
-      ),
-    ]);
+    await seedLedger(a.message, [{ action: "old-flow.renamed", state: "failed" }], "retrying");
     const result = await deliver([a.message, b.message], { attempts: 2 });
     expect(result.explicitAcks.sort()).toEqual([...result.ids].sort());
     expect(await puts()).toBe(2);
@@ -89,10 +78,14 @@ describe("a configuration that cannot run", () => {
     expect(JSON.stringify(body)).not.toMatch(/soon|no-data-center/);
   });
 
-  it("webhooks answer 503 so the provider retries", async () => {
-    const res = await app.fetch(await signedHubSpot(JSON.stringify([hubspotEvent(1)])), broken());
-    expect(res.status).toBe(503);
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unavailable");
+  it("a source whose own keys are broken answers 503, so its provider retries; the others keep queueing", async () => {
+    const env2 = broken();
+    const mailchimp = await app.fetch(mailchimpRequest(new URLSearchParams({ type: "subscribe", fired_at: "2026-11-20 10:00:00", "data[email]": "a@example.com" }).toString()), env2);
+    expect(mailchimp.status).toBe(503);
+    expect(((await mailchimp.json()) as { error: { code: string } }).error.code).toBe("unavailable");
+    // HubSpot's keys are fine: its events are queued, and wait in the consumer for the fix.
+    const hubspot = await app.fetch(await signedHubSpot(JSON.stringify([hubspotEvent(1)])), env2);
+    expect(hubspot.status).toBe(202);
   });
 
   it("queued events wait with a delay, none is dead-lettered, and near the retry limit a copy is sent", async () => {

@@ -155,24 +155,6 @@ describe("events consumer", () => {
     expect(await mailchimpMember(b.email)).not.toBeNull();
   });
 
-  it("finishes an action left running by a crash, on redelivery", async () => {
-    const { id, email } = await newContact();
-    const message = await contactCreated(id);
-    // What a consumer that died after markRunning and before settle leaves behind.
-    await env.DB.batch([
-      env.DB.prepare(
-        "INSERT INTO events (id, source, type, dedupe_key, entity_key, delivery_id, payload, status, received_at, updated_at) VALUES (?, 'hubspot', 'contact.creation', ?, ?, ?, ?, 'processing', ?, ?)",
-      ).bind(message.event.id, message.event.dedupeKey, message.event.entityKey, message.deliveryId, JSON.stringify(message.event.payload), Date.now(), Date.now()),
-      env.DB.prepare(
-        "INSERT INTO actions (event_id, action, flow, entity_key, state, attempts, created_at, updated_at) VALUES (?, 'crm-contact-to-email.subscribe', 'crm-contact-to-email', ?, 'running', 1, ?, ?)",
-      ).bind(message.event.id, message.event.entityKey, Date.now(), Date.now()),
-    ]);
-    const result = await deliver([message], { attempts: 2 });
-    expect(result.explicitAcks).toEqual(result.ids);
-    expect(await actionRow(message.event.id)).toMatchObject({ state: "done", attempts: 2 });
-    expect(await mailchimpMember(email)).not.toBeNull();
-  });
-
   it("dead-letters a transient failure once the event is older than RETRY_MAX_AGE", async () => {
     const { id } = await newContact();
     const message = await contactCreated(id, { retryFrom: Date.now() - 86_401_000 });

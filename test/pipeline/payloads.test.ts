@@ -9,7 +9,7 @@ import { parseHubSpotBatch } from "../../src/ingest/hubspot";
 import { database } from "../../src/pipeline/ledger";
 import { enqueue, newDelivery, toSendBatches, utf8Bytes, type EventMessage } from "../../src/pipeline/message";
 import { MissingPayloadError, payloadKey, r2PayloadStore, resolvePayload } from "../../src/pipeline/payloads";
-import { pruneFinishedEvents } from "../../src/pipeline/retention";
+import { pruneExpired, pruneFinishedEvents } from "../../src/pipeline/retention";
 import { multiByteText, threeByteText, utf8Size } from "../support/large";
 import { deadLettersOf, deliver, eventRow } from "../support/messages";
 import { hubspotEvent } from "../support/webhooks";
@@ -246,7 +246,7 @@ describe("pruneFinishedEvents", () => {
     const retryingRef = (await insertEvent(retrying, "retrying", old, true, "failed"))!;
     const recentRef = (await insertEvent(recent, "done", Date.now(), true, "done"))!;
 
-    const result = await pruneFinishedEvents(database(env.DB), store(), 2_000);
+    const result = await pruneFinishedEvents(database(env.DB), store(), 2_000, Date.now() + 60_000);
 
     expect(result).toEqual({ events: 2, payloads: 1, more: false });
     expect(await exists(done)).toBe(false);
@@ -261,23 +261,46 @@ describe("pruneFinishedEvents", () => {
     }
   });
 
-  it("works in pages and says when more remain", async () => {
+  it("works in pages until its time budget is spent, and says when more remain", async () => {
     const tag = crypto.randomUUID().slice(0, 8);
-    const ids = Array.from({ length: 130 }, (_, i) => `evt_page_${tag}_${i}`);
+    const ids = Array.from({ length: 230 }, (_, i) => `evt_page_${tag}_${i}`);
     for (const [i, id] of ids.entries()) await insertEvent(id, i % 2 ? "done" : "ignored", 3_000, i % 10 === 0, i % 2 ? "done" : null);
 
-    const first = await pruneFinishedEvents(database(env.DB), store(), 4_000, 1);
-    expect(first).toMatchObject({ events: 100, more: true });
-    const second = await pruneFinishedEvents(database(env.DB), store(), 4_000, 1);
+    // A clock that has spent the budget after one page.
+    let tick = 0;
+    const first = await pruneFinishedEvents(database(env.DB), store(), 4_000, 1, () => tick++);
+    expect(first).toMatchObject({ events: 200, more: true });
+    const second = await pruneFinishedEvents(database(env.DB), store(), 4_000, Date.now() + 60_000);
     expect(second).toMatchObject({ events: 30, more: false });
-    expect(first.payloads + second.payloads).toBe(13);
+    expect(first.payloads + second.payloads).toBe(23);
     for (const id of ids) expect(await exists(id)).toBe(false);
     for (const id of ids.filter((_, i) => i % 10 === 0)) expect(await objectExists(payloadKey(id))).toBe(false);
   });
 });
 
+describe("pruneExpired", () => {
+  it("deletes audit rows older than the retention, keeps newer ones", async () => {
+    const now = Date.now();
+    const day = 86_400_000;
+    const insert = (eventId: string, createdAt: number) =>
+      env.DB.prepare(
+        "INSERT INTO audit_log (event_id, connector, method, url, duration_ms, attempt, outcome, created_at) VALUES (?, 'mailchimp', 'PUT', 'https://x', 1, 1, 'success', ?)",
+      )
+        .bind(eventId, createdAt)
+        .run();
+    const tag = crypto.randomUUID().slice(0, 8);
+    await insert(`old_${tag}`, now - 91 * day);
+    await insert(`new_${tag}`, now - 89 * day);
+    const result = await pruneExpired(database(env.DB), store(), 90, () => now);
+    expect(result.auditRows).toBeGreaterThanOrEqual(1);
+    expect(result.more).toBe(false);
+    const left = await env.DB.prepare("SELECT event_id FROM audit_log WHERE event_id IN (?, ?)").bind(`old_${tag}`, `new_${tag}`).all<{ event_id: string }>();
+    expect(left.results.map((r) => r.event_id)).toEqual([`new_${tag}`]);
+  });
+});
+
 describe("the consumer and a missing payload", () => {
-  it("retries a message whose payloadRef object is missing with a delay: not acked, not dead-lettered", async () => {
+  it("dead-letters a message whose payloadRef object is missing at once, with the reason (R2 reads its own writes: it will not appear)", async () => {
     const message = await messageWith("whatever was stored is gone", 4_600_001);
     const body: EventMessage = {
       ...message,
@@ -286,17 +309,9 @@ describe("the consumer and a missing payload", () => {
 
     const result = await deliver([body]);
 
-    expect(result.explicitAcks).toEqual([]);
-    expect(result.retryMessages).toHaveLength(1);
-    expect(result.retryMessages[0]!.msgId).toBe(result.ids[0]);
-    expect(result.retryMessages[0]!.delaySeconds).toBeGreaterThanOrEqual(1);
-    expect(await deadLettersOf(body.event.id)).toEqual([]);
-    expect(await eventRow(body.event.id)).toBeNull();
-
-    // Once the object is there (e.g. a slow write became visible), the retry processes it.
-    await env.PAYLOADS.put(body.event.payloadRef!, JSON.stringify(message.event.payload));
-    const again = await deliver([body], { attempts: 2 });
-    expect(again.explicitAcks).toEqual(again.ids);
-    expect((await eventRow(body.event.id))?.status).toBe("ignored");
+    expect(result.explicitAcks).toEqual(result.ids);
+    expect(result.retryMessages).toEqual([]);
+    expect((await deadLettersOf(body.event.id))[0]?.reason).toMatch(/^permanent: .*the stored payload payloads\/nowhere-.* does not exist/);
+    expect((await eventRow(body.event.id))?.status).toBe("dead");
   });
 });

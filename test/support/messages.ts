@@ -96,3 +96,31 @@ export function capturingQueue() {
   } as unknown as Queue;
   return { queue, sent };
 }
+
+export interface SeededRow {
+  action: string;
+  flow?: string;
+  state: "pending" | "running" | "done" | "failed" | "dead";
+  attempts?: number;
+  claimToken?: string | null;
+  nextAttemptAt?: number | null;
+}
+
+/**
+ * Writes what an earlier consumer left behind for `message`: its event row (owned by the
+ * message's delivery) and ledger rows, as a crash, a deploy or a lost lease leaves them.
+ */
+export async function seedLedger(message: EventMessage, rows: SeededRow[], status = "processing"): Promise<void> {
+  const e = message.event;
+  const now = Date.now();
+  await env.DB.batch([
+    env.DB.prepare(
+      "INSERT INTO events (id, source, type, dedupe_key, entity_key, delivery_id, payload, status, received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).bind(e.id, e.source, e.type, e.dedupeKey, e.entityKey, message.deliveryId, JSON.stringify(e.payload), status, now, now),
+    ...rows.map((r) =>
+      env.DB.prepare(
+        "INSERT INTO actions (event_id, action, flow, entity_key, state, attempts, claim_token, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ).bind(e.id, r.action, r.flow ?? r.action.split(".")[0]!, e.entityKey, r.state, r.attempts ?? 1, r.claimToken ?? null, r.nextAttemptAt ?? null, now, now),
+    ),
+  ]);
+}
