@@ -23,16 +23,30 @@ export function hubspotSignedUri(url: string): string {
 export interface HubSpotSignatureInput {
   method: string;
   url: string;
-  body: string;
+  /** The raw body; a string is signed as its UTF-8 encoding. */
+  body: string | Uint8Array;
   signature: string | null;
   timestamp: string | null;
   clientSecret: string;
   now: number;
 }
 
-export async function hubspotSignature(secret: string, method: string, url: string, body: string, timestamp: string): Promise<string> {
-  return toBase64(await hmacSha256(secret, `${method}${hubspotSignedUri(url)}${body}${timestamp}`));
+/**
+ * Signs method + URI + body + timestamp. The body is signed as the bytes received: decoding it
+ * first would drop a BOM or replace invalid UTF-8, and check bytes HubSpot did not send.
+ */
+export async function hubspotSignature(secret: string, method: string, url: string, body: string | Uint8Array, timestamp: string): Promise<string> {
+  if (typeof body === "string") return toBase64(await hmacSha256(secret, `${method}${hubspotSignedUri(url)}${body}${timestamp}`));
+  const head = encoder.encode(`${method}${hubspotSignedUri(url)}`);
+  const tail = encoder.encode(timestamp);
+  const signed = new Uint8Array(head.byteLength + body.byteLength + tail.byteLength);
+  signed.set(head, 0);
+  signed.set(body, head.byteLength);
+  signed.set(tail, head.byteLength + body.byteLength);
+  return toBase64(await hmacSha256(secret, signed));
 }
+
+const encoder = new TextEncoder();
 
 /** Signature first, then age: a stale timestamp is only reported for a correctly signed request. */
 export async function verifyHubSpotSignature(input: HubSpotSignatureInput): Promise<{ ok: true } | Failure> {

@@ -28,7 +28,7 @@ export async function receiveHubSpot(request: Request, config: HubSpotConfig, no
   const verified = await verifyHubSpotSignature({
     method: request.method,
     url: request.url,
-    body: body.text,
+    body: body.bytes,
     signature: request.headers.get("x-hubspot-signature-v3"),
     timestamp: request.headers.get("x-hubspot-request-timestamp"),
     clientSecret: config.clientSecret,

@@ -2,10 +2,11 @@
  * POST /webhooks/hubspot through the worker's own fetch handler, with the real queue behind it.
  */
 import { env, exports } from "cloudflare:workers";
+import { createHmac } from "node:crypto";
 import { beforeEach, describe, expect, it } from "vitest";
 import { hubspotSignedUri } from "../../src/ingest/hubspot";
 import { createCrmContact, mailchimpMember, resetSandbox, vendorRequests, waitFor } from "../support/sandbox";
-import { hubspotEvent, ORIGIN, signedHubSpot } from "../support/webhooks";
+import { HUBSPOT_SECRET, hubspotEvent, ORIGIN, signedHubSpot } from "../support/webhooks";
 
 const send = (request: Request) => exports.default.fetch(request);
 const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
@@ -164,5 +165,18 @@ describe("HubSpot delivery end to end inside the worker", () => {
     }, 10_000, "event done with one duplicate");
     const puts = (await vendorRequests("mailchimp")).filter((r) => r.method === "PUT" && r.status === 200);
     expect(puts).toHaveLength(1);
+  });
+});
+
+describe("the signature covers the bytes as received", () => {
+  it("accepts a body that starts with a UTF-8 byte order mark, signed over its raw bytes", async () => {
+    const url = `${ORIGIN}/webhooks/hubspot`;
+    const json = new TextEncoder().encode(JSON.stringify([hubspotEvent(1, { subscriptionType: "contact.propertyChange" })]));
+    const body = new Uint8Array([0xef, 0xbb, 0xbf, ...json]);
+    const timestamp = String(Date.now());
+    // Signed outside the product: method + URL + raw body bytes + timestamp.
+    const signature = createHmac("sha256", HUBSPOT_SECRET).update(`POST${url}`).update(body).update(timestamp).digest("base64");
+    const res = await send(new Request(url, { method: "POST", headers: { "content-type": "application/json", "x-hubspot-request-timestamp": timestamp, "x-hubspot-signature-v3": signature }, body }));
+    expect(res.status).toBe(202);
   });
 });
