@@ -11,11 +11,15 @@ export interface CpuShare {
   benchNode: number | null;
   workerd: number | null;
   otherProcesses: number | null;
+  /** The largest peak resident memory (VmHWM) of the bench's workerd processes at the window's end, MB. */
+  workerdPeakMb: number | null;
 }
+
+type Group = "benchNode" | "workerd" | "otherProcesses";
 
 interface Sample {
   at: number;
-  ticks: Map<number, { ticks: number; group: keyof CpuShare }>;
+  ticks: Map<number, { ticks: number; group: Group }>;
 }
 
 // USER_HZ is 100 on every Linux the bench is expected to run on.
@@ -54,12 +58,22 @@ function sample(): Sample | null {
     }
     return false;
   };
-  const ticks = new Map<number, { ticks: number; group: keyof CpuShare }>();
+  const ticks = new Map<number, { ticks: number; group: Group }>();
   for (const [pid, s] of stats) {
-    const group: keyof CpuShare = pid === process.pid ? "benchNode" : isOurs(pid) && s.comm.startsWith("workerd") ? "workerd" : isOurs(pid) ? "benchNode" : "otherProcesses";
+    const group: Group = pid === process.pid ? "benchNode" : isOurs(pid) && s.comm.startsWith("workerd") ? "workerd" : isOurs(pid) ? "benchNode" : "otherProcesses";
     ticks.set(pid, { ticks: s.ticks, group });
   }
   return { at: performance.now(), ticks };
+}
+
+/** Peak resident memory of a process so far (VmHWM), in MB; null when unreadable. */
+function peakMb(pid: number): number | null {
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kb === undefined ? null : Math.round(Number(kb) / 1024);
+  } catch {
+    return null;
+  }
 }
 
 /** Starts a window; the returned function ends it and gives the shares. */
@@ -67,14 +81,20 @@ export function startCpuWindow(): () => CpuShare {
   const start = sample();
   return () => {
     const end = sample();
-    if (!start || !end) return { benchNode: null, workerd: null, otherProcesses: null };
+    if (!start || !end) return { benchNode: null, workerd: null, otherProcesses: null, workerdPeakMb: null };
     const seconds = (end.at - start.at) / 1000;
-    const share: Record<keyof CpuShare, number> = { benchNode: 0, workerd: 0, otherProcesses: 0 };
+    const peaks = [...end.ticks].filter(([, e]) => e.group === "workerd").map(([pid]) => peakMb(pid) ?? 0);
+    const share: Record<Group, number> = { benchNode: 0, workerd: 0, otherProcesses: 0 };
     for (const [pid, e] of end.ticks) {
       // A process that started inside the window counts from zero.
       share[e.group] += e.ticks - (start.ticks.get(pid)?.ticks ?? 0);
     }
     const toCores = (t: number) => Math.round((t / TICKS_PER_SECOND / seconds) * 100) / 100;
-    return { benchNode: toCores(share.benchNode), workerd: toCores(share.workerd), otherProcesses: toCores(share.otherProcesses) };
+    return {
+      benchNode: toCores(share.benchNode),
+      workerd: toCores(share.workerd),
+      otherProcesses: toCores(share.otherProcesses),
+      workerdPeakMb: peaks.length > 0 ? Math.max(...peaks) : null,
+    };
   };
 }

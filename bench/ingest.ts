@@ -205,7 +205,14 @@ function combine(rounds: Round[]): Omit<IngestFigures, "reusedRequests" | "warmu
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     meanMs: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
-    cpu: { benchNode: share("benchNode"), workerd: share("workerd"), otherProcesses: share("otherProcesses") },
+    cpu: {
+      benchNode: share("benchNode"),
+      workerd: share("workerd"),
+      otherProcesses: share("otherProcesses"),
+      // The three targets run side by side, so a peak here would not be any one's: the
+      // worker's own peak memory is reported by the end-to-end runs, one worker each.
+      workerdPeakMb: null,
+    },
   };
 }
 

@@ -68,6 +68,8 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
+const megabytes = (mb: number | null) => (mb === null ? "n/a" : String(mb));
+
 function cpuCells(cpu: CpuShare): string[] {
   return [cores(cpu.workerd), cores(cpu.benchNode), cores(cpu.otherProcesses)];
 }
@@ -124,7 +126,7 @@ export function renderTable(r: Results): string {
     const st = first.settings;
     out.push(`END-TO-END  ${st.contacts} contacts, ${first.webhookRequests} webhooks x ${st.eventsPerWebhook} contact.creation events (${st.senderConcurrency} in flight), first webhook sent -> last Mailchimp PUT`);
     out.push(
-      table(["Mailchimp latency", "events/s", "elapsed s", "send s", "exactly once", "missing", "dup PUTs", "GET/PUT", "retries", "workerd cores", "other procs cores"], r.endToEnd.map((e) => [
+      table(["Mailchimp latency", "events/s", "elapsed s", "send s", "exactly once", "missing", "dup PUTs", "GET/PUT", "retries", "workerd cores", "worker peak MB", "other procs cores"], r.endToEnd.map((e) => [
         `+${e.settings.mailchimpLatencyMs} ms, ${e.settings.outboundConcurrency} in flight`,
         num(e.eventsPerSecond),
         num(e.elapsedMs / 1000, 2),
@@ -135,6 +137,7 @@ export function renderTable(r: Results): string {
         `${e.delivery.hubspotGets}/${e.delivery.membersDelivered + e.delivery.extraPuts}`,
         String(Object.values(e.meter.queueRetries).reduce((a, b) => a + b, 0)),
         cores(e.cpu.workerd),
+        megabytes(e.cpu.workerdPeakMb),
         cores(e.cpu.otherProcesses),
       ])),
     );
