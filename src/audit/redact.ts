@@ -39,7 +39,10 @@ export class Redactor {
   redactTruncated(text: string | null, max: number): string | null {
     if (text === null) return null;
     if (text.length <= max) return this.redact(text);
-    const head = this.redact(text.slice(0, max + 2 * this.longest));
+    const window = max + 2 * this.longest;
+    // Whole text inside the window: nothing was cut through, nothing to drop.
+    if (text.length <= window) return `${this.redact(text).slice(0, max)}…[truncated ${text.length - max} chars]`;
+    const head = this.redact(text.slice(0, window));
     return `${head.slice(0, Math.min(max, head.length - this.longest))}…[truncated ${text.length - max} chars]`;
   }
 

@@ -8,7 +8,7 @@
  * RETRY_MAX_AGE counts again from the replay. A failed enqueue therefore leaves everything as
  * it was: the dead letters stay open and can be replayed again.
  */
-import { and, asc, eq, gt, inArray, isNull, lte, or } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, lte, notInArray, or } from "drizzle-orm";
 import { deadLetters, events } from "../db/schema";
 import { InboundEvent } from "../ingest/event";
 import { log } from "../observability/log";
@@ -45,7 +45,8 @@ export async function recordGaveUp(db: Db, message: EventMessage, reason: string
         deliveryId: message.deliveryId, payload: e.payloadRef ? "{}" : JSON.stringify(e.payload), payloadRef: e.payloadRef ?? null,
         status: "dead", lastError: reason, receivedAt: e.receivedAt, occurredAt: e.occurredAt, updatedAt: now,
       })
-      .onConflictDoUpdate({ target: events.id, set: { status: "dead", lastError: reason, updatedAt: now } }),
+      // A finished event stays finished (a late copy meeting a pruned payload); the letter is kept.
+      .onConflictDoUpdate({ target: events.id, set: { status: "dead", lastError: reason, updatedAt: now }, setWhere: notInArray(events.status, ["done", "ignored"]) }),
     db.insert(deadLetters).values({ id: letterId, eventId: e.id, action: null, source: e.source, reason, createdAt: now }).onConflictDoNothing(),
   ]);
   log("dead_lettered", { eventId: e.id, source: e.source, entity: e.entityKey, reason }, "warn");

@@ -115,13 +115,15 @@ const SQL = {
     ON CONFLICT (id) DO NOTHING`,
   // The event's status follows from its ledger rows as they are after this settle's own updates
   // (same batch). A settle under a claim (?5) writes only while a row still bears that claim,
-  // so one that lost its claim cannot leave its error text or its "invalid" behind.
+  // so one that lost its claim cannot leave its error text or its "invalid" behind. A repair
+  // without a claim (a claim that found nothing due) only recomputes the status from the rows,
+  // keeping the "invalid" and the error text that the settles wrote.
   setEventStatus: `UPDATE events SET status = CASE
       WHEN EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND state IN ('pending', 'running', 'failed')) THEN 'retrying'
-      WHEN ?2 = 1 THEN 'invalid'
+      WHEN ?2 = 1 OR (?5 IS NULL AND status = 'invalid') THEN 'invalid'
       WHEN EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND state = 'dead') THEN 'dead'
       ELSE 'done' END,
-    last_error = ?3, updated_at = ?4
+    last_error = CASE WHEN ?5 IS NULL THEN last_error ELSE ?3 END, updated_at = ?4
     WHERE id = ?1 AND (?5 IS NULL OR EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND claim_token = ?5 AND state <> 'running'))`,
   insertDeadLetter: `INSERT INTO dead_letters (id, event_id, action, source, reason, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 } as const;

@@ -174,9 +174,9 @@ async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, cl
   if (claim.due.length === 0) {
     // Nothing to run (a redelivery, a replay of finished actions, or rows another attempt holds
     // under a live lease): only the status may be stale.
-    const invalid = claim.event.status === "invalid";
-    const stale = eventStatusOf(claim.actions.map((r) => r.state), invalid) !== claim.event.status;
-    const settlement = stale ? emptySettlement(event.id, { status: { invalid, lastError: claim.event.lastError } }) : null;
+    const stale = eventStatusOf(claim.actions.map((r) => r.state), claim.event.status === "invalid") !== claim.event.status;
+    // Without a claim, the write keeps the event's own "invalid" and error text (ledger.ts).
+    const settlement = stale ? emptySettlement(event.id, { status: { invalid: false, lastError: null } }) : null;
     return { decision: decideFrom(claim.actions, now), settlement };
   }
 

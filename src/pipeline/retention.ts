@@ -61,13 +61,16 @@ export async function pruneAuditRows(db: Db, before: number, until: number, now:
   return { auditRows, more: true };
 }
 
-/** Everything older than AUDIT_RETENTION_DAYS, within RETENTION_BUDGET_MS. */
+/**
+ * Everything older than AUDIT_RETENTION_DAYS, within RETENTION_BUDGET_MS: half of it for each
+ * table, and what events leave unused goes to the audit rows, so a backlog of one never
+ * starves the other night after night.
+ */
 export async function pruneExpired(db: Db, store: PayloadStore, retentionDays: number, now: () => number = Date.now): Promise<PruneResult> {
   const started = now();
   const before = started - retentionDays * 86_400_000;
-  const until = started + RETENTION_BUDGET_MS;
-  const events = await pruneFinishedEvents(db, store, before, until, now);
-  const audit = await pruneAuditRows(db, before, until, now);
+  const events = await pruneFinishedEvents(db, store, before, started + RETENTION_BUDGET_MS / 2, now);
+  const audit = await pruneAuditRows(db, before, started + RETENTION_BUDGET_MS, now);
   const result = { ...events, auditRows: audit.auditRows, more: events.more || audit.more };
   log("retention_pruned", { ...result, retentionDays });
   return result;

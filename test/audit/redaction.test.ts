@@ -202,9 +202,10 @@ describe("Redactor.redactTruncated", () => {
     }
   });
 
-  it("keeps short texts whole, only redacted", () => {
+  it("keeps short texts whole, only redacted, and cuts a text just over the limit at the limit", () => {
     expect(redactor.redactTruncated(`a ${secret} b`, 100)).toBe(`a ${REDACTED} b`);
     expect(redactor.redactTruncated(null, 100)).toBeNull();
+    expect(redactor.redactTruncated("x".repeat(101), 100)).toBe(`${"x".repeat(100)}…[truncated 1 chars]`);
   });
 });
 
@@ -492,12 +493,16 @@ describe("deadline", () => {
       return { result, audit };
     };
 
-    const late = call(Date.now() + 500);
-    const error = await late.result.catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ActionFailure);
-    expect(error).toMatchObject({ kind: "transient", message: expect.stringMatching(/not sent/) });
-    expect(sent).toEqual([]);
-    expect(late.audit.drain()).toEqual([]);
+    // 5 s left is plenty for a quick answer, but not for the whole 15 s timeout: cut short, the
+    // call could time out after the vendor applied it, and the retry would apply it again.
+    for (const left of [500, 5_000]) {
+      const late = call(Date.now() + left);
+      const error = await late.result.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ActionFailure);
+      expect(error).toMatchObject({ kind: "transient", message: expect.stringMatching(/not sent/) });
+      expect(sent).toEqual([]);
+      expect(late.audit.drain()).toEqual([]);
+    }
 
     // With time to spare the same call is sent (the test network works).
     const early = call(Date.now() + 60_000);

@@ -121,8 +121,10 @@ describe("a vendor that quotes the credentials back", () => {
 
 describe("a configuration that cannot run", () => {
   let broken: LocalWorker;
+  const brokenLogs: string[] = [];
   beforeAll(async () => {
     broken = await startLocalWorker({
+      logs: brokenLogs,
       vars: {
         SANDBOX: "false",
         ADMIN_TOKEN: "short",
@@ -145,7 +147,8 @@ describe("a configuration that cannot run", () => {
     // HubSpot's own keys are fine: the provider gets its 202, and the event waits on the queue.
     const webhook = await sendHubSpot([created("1")], broken.url);
     expect(webhook.status).toBe(202);
-    await new Promise((r) => setTimeout(r, 2_500)); // past the batch timeout: the consumer has seen it
+    // The consumer has had it, and could not run: it says so, records nothing, and retries later.
+    await until(async () => brokenLogs.join("").includes('"step":"config_error","queue":"syncwire-events"'), 15_000, "the consumer's config_error line");
     expect(await broken.query("SELECT id FROM events")).toEqual([]);
     expect(await broken.query("SELECT id FROM dead_letters")).toEqual([]);
   });

@@ -127,3 +127,16 @@ describe("leases", () => {
     expect(letters?.n).toBe(0);
   });
 });
+
+describe("a status repair by a claim that found nothing due", () => {
+  it("keeps the invalid status and the error text that the attempt's settle wrote meanwhile", async () => {
+    const { message } = await newMessage();
+    // The attempt settled the event invalid while another copy, which had found the row
+    // running, was on its way to write the status it had computed then.
+    await seedLedger(message, [{ action: ACTION, state: "dead", claimToken: "the-attempt" }], "invalid");
+    await env.DB.prepare("UPDATE events SET last_error = 'invalid: HubSpot contact has no email' WHERE id = ?").bind(message.event.id).run();
+    const db = database(env.DB);
+    await runBatch(db, settleBatchStatements(db, [{ eventId: message.event.id, token: null, status: { invalid: false, lastError: null }, updates: [], audit: [], deadLetters: [] }], Date.now()));
+    expect(await eventRow(message.event.id)).toMatchObject({ status: "invalid", last_error: "invalid: HubSpot contact has no email" });
+  });
+});

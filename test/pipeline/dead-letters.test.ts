@@ -155,26 +155,54 @@ describe("a replay delivery that the queue delivers again later", () => {
   });
 });
 
-describe("an event that fails again while its replay is being sent", () => {
-  it("keeps its new dead letter open, and the call ends without replaying it again", async () => {
+describe("dead letters that appear while a replay of every open one runs", () => {
+  it("wait for the next call: the event's new letter stays open, another event's new letter is not replayed", async () => {
     const message = await contactCreated("7799");
+    const other = await contactCreated(await createCrmContact({ email: "meanwhile@example.com" }));
     await deliver([message], { queue: "syncwire-dead-letters" });
+    await deliver([other]); // the other event exists, done, with no letter yet
+    expect(await deadLettersOf(other.event.id)).toEqual([]);
     const started = Date.now();
-    let sends = 0;
-    // The queue hands the replay to a consumer at once, whose attempt fails again.
+    const sentIds: string[] = [];
+    // The queue hands the replay to a consumer at once: its attempt fails again, and meanwhile
+    // another event dies for the first time.
     const queue = {
       async sendBatch(batch: MessageSendRequest<{ event: { id: string } }>[]) {
+        sentIds.push(...batch.map((m) => m.body.event.id));
         if (!batch.some((m) => m.body.event.id === message.event.id)) return;
-        sends++;
-        await env.DB.prepare("INSERT INTO dead_letters (id, event_id, action, source, reason, created_at) VALUES (?, ?, NULL, 'hubspot', 'failed again', ?)")
-          .bind(`dl_again_${sends}`, message.event.id, started + 1)
-          .run();
+        await env.DB.batch([
+          env.DB.prepare("INSERT INTO dead_letters (id, event_id, action, source, reason, created_at) VALUES (?, ?, NULL, 'hubspot', 'failed again', ?)").bind(
+            `dl_again_${crypto.randomUUID()}`,
+            message.event.id,
+            started + 1,
+          ),
+          env.DB.prepare("INSERT INTO dead_letters (id, event_id, action, source, reason, created_at) VALUES (?, ?, NULL, 'hubspot', 'failed meanwhile', ?)").bind(
+            `dl_meanwhile_${crypto.randomUUID()}`,
+            other.event.id,
+            started + 1,
+          ),
+        ]);
       },
     } as unknown as Queue;
     await replayDeadLetters(db(), queue, store(), { all: true }, started);
+    expect(sentIds.filter((id) => id === message.event.id)).toHaveLength(1);
+    expect(sentIds).not.toContain(other.event.id);
     const letters = await deadLettersOf(message.event.id);
     expect(letters.find((l) => l.reason === "failed again")?.replayed_at).toBeNull();
     expect(letters.find((l) => l.reason !== "failed again")?.replayed_at).toBe(started);
-    expect(sends).toBe(1);
+    expect((await deadLettersOf(other.event.id))[0]?.replayed_at).toBeNull();
+  });
+});
+
+describe("a late copy of a finished event that meets a pruned payload", () => {
+  it("keeps the event finished, and the dead letter says why", async () => {
+    const message = await contactCreated(await createCrmContact({ email: "late.copy@example.com" }));
+    await deliver([message]);
+    expect((await eventRow(message.event.id))?.status).toBe("done");
+    const late = { ...message, deliveryId: crypto.randomUUID(), event: { ...message.event, payload: {}, payloadRef: `payloads/${message.event.id}.json` } };
+    const result = await deliver([late]);
+    expect(result.explicitAcks).toEqual(result.ids);
+    expect((await eventRow(message.event.id))?.status).toBe("done");
+    expect((await deadLettersOf(message.event.id))[0]?.reason).toMatch(/^permanent: .*does not exist/);
   });
 });

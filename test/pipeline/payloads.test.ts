@@ -279,6 +279,27 @@ describe("pruneFinishedEvents", () => {
 });
 
 describe("pruneExpired", () => {
+  it("leaves the audit rows half of its budget, however large the backlog of events", async () => {
+    const tag = crypto.randomUUID().slice(0, 8);
+    const ids = Array.from({ length: 1_500 }, (_, i) => `evt_backlog_${tag}_${i}`);
+    await env.DB.prepare(
+      `INSERT INTO events (id, source, type, dedupe_key, entity_key, delivery_id, payload, status, received_at, updated_at)
+       SELECT value, 'hubspot', 'contact.propertyChange', value, 'contact:1', 'd', '{}', 'ignored', 1000, 1000 FROM json_each(?)`,
+    )
+      .bind(JSON.stringify(ids))
+      .run();
+    await env.DB.prepare("INSERT INTO audit_log (event_id, connector, method, url, duration_ms, attempt, outcome, created_at) VALUES (?, 'mailchimp', 'PUT', 'https://x', 1, 1, 'success', 1000)")
+      .bind(`audit_${tag}`)
+      .run();
+    // Every look at the clock costs 10 s of the 60 s budget: events get pages until 30 s.
+    let clock = Date.now();
+    const result = await pruneExpired(database(env.DB), store(), 1, () => (clock += 10_000));
+    expect(result.more).toBe(true);
+    expect(result.events).toBeLessThan(1_500);
+    expect(result.auditRows).toBeGreaterThanOrEqual(1);
+    expect(await env.DB.prepare("SELECT 1 FROM audit_log WHERE event_id = ?").bind(`audit_${tag}`).first()).toBeNull();
+  });
+
   it("deletes audit rows older than the retention, keeps newer ones", async () => {
     const now = Date.now();
     const day = 86_400_000;
