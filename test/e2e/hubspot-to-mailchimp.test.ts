@@ -8,7 +8,7 @@ import { createFakeHubSpot } from "../../src/sandbox/fake-hubspot";
 import { createFakeMailchimp } from "../../src/sandbox/fake-mailchimp";
 import type { FakeService } from "../../src/sandbox/fake-service";
 import { startLocalWorker, type LocalWorker } from "../support/local-worker";
-import { createContact, members, postHubSpot, until } from "../support/e2e";
+import { connectedVars, createContact, members, postHubSpot, until } from "../support/e2e";
 import { mountFake, serveFetch, type ServedFetch } from "../support/serve-fetch";
 
 const HUBSPOT_TOKEN = "pat-e2e-hubspot-token";
@@ -26,17 +26,14 @@ beforeAll(async () => {
   mailchimp = createFakeMailchimp({ apiKey: MAILCHIMP_KEY, listIds: [LIST_ID] }) as FakeService<unknown>;
   servers = [await serveFetch(mountFake(hubspot)), await serveFetch(mountFake(mailchimp))];
   worker = await startLocalWorker({
-    vars: {
-      SANDBOX: "false",
-      ADMIN_TOKEN: "e2e-admin-token-0123456789",
-      HUBSPOT_BASE_URL: servers[0]!.url,
-      HUBSPOT_ACCESS_TOKEN: HUBSPOT_TOKEN,
-      HUBSPOT_CLIENT_SECRET: CLIENT_SECRET,
-      MAILCHIMP_API_KEY: MAILCHIMP_KEY,
-      MAILCHIMP_BASE_URL: servers[1]!.url,
-      MAILCHIMP_LIST_ID: LIST_ID,
-      MAILCHIMP_WEBHOOK_SECRET: "e2e-mailchimp-url-secret",
-    },
+    vars: connectedVars(servers[0]!.url, servers[1]!.url, {
+      adminToken: "e2e-admin-token-0123456789",
+      hubspotToken: HUBSPOT_TOKEN,
+      hubspotClientSecret: CLIENT_SECRET,
+      mailchimpKey: MAILCHIMP_KEY,
+      mailchimpListId: LIST_ID,
+      mailchimpUrlSecret: "e2e-mailchimp-url-secret",
+    }),
   });
 });
 

@@ -50,3 +50,27 @@ export async function until<T>(check: () => Promise<T | undefined | false>, time
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+export interface Credentials {
+  adminToken: string;
+  hubspotToken: string;
+  hubspotClientSecret: string;
+  mailchimpKey: string;
+  mailchimpListId: string;
+  mailchimpUrlSecret: string;
+}
+
+/** The worker's vars outside sandbox mode, its HubSpot and Mailchimp connectors pointed at local fakes. */
+export function connectedVars(hubspotUrl: string, mailchimpUrl: string, c: Credentials): Record<string, string> {
+  return {
+    SANDBOX: "false",
+    ADMIN_TOKEN: c.adminToken,
+    HUBSPOT_BASE_URL: hubspotUrl,
+    HUBSPOT_ACCESS_TOKEN: c.hubspotToken,
+    HUBSPOT_CLIENT_SECRET: c.hubspotClientSecret,
+    MAILCHIMP_API_KEY: c.mailchimpKey,
+    MAILCHIMP_BASE_URL: mailchimpUrl,
+    MAILCHIMP_LIST_ID: c.mailchimpListId,
+    MAILCHIMP_WEBHOOK_SECRET: c.mailchimpUrlSecret,
+  };
+}
