@@ -1,9 +1,10 @@
 /**
  * The event table and the action ledger in D1.
  *
- * A queue batch costs two D1 round trips, whatever its size: one batch of statements claims
- * every message's event and marks its due actions running, one settles them all. Round trips,
- * not rows, are what the consumer's throughput is made of (D1 runs one query at a time).
+ * A queue batch whose messages finish together costs two D1 round trips, whatever its size:
+ * one batch of statements claims every message's event and marks its due actions running
+ * under a claim token and a lease, one settles them (settle.ts coalesces the outcomes). Round
+ * trips, not rows, are what the consumer's throughput is made of (D1 runs one query at a time).
  *
  * The statements of this hot path are hand-written SQL over the tables of src/db/schema.ts
  * (every test runs them against the generated migrations). Building them with drizzle's query
