@@ -75,7 +75,7 @@ const mailchimpKey = z.string().regex(/^[A-Za-z0-9]+-[a-z]+\d+$/, "expected <key
 
 type Raw = Record<string, unknown>;
 
-export const MIN_SECRET_LENGTH = 16;
+const MIN_SECRET_LENGTH = 16;
 /** The secrets Syncwire shares with its callers (the vendors' own credentials are theirs to shape). */
 const SHARED_SECRETS = ["ADMIN_TOKEN", "HUBSPOT_CLIENT_SECRET", "MAILCHIMP_WEBHOOK_SECRET", "SHOPIFY_WEBHOOK_SECRET"] as const;
 

@@ -51,7 +51,7 @@ function firedAtMs(firedAt: string): number | null {
  * promise their order across redeliveries) and JSON-encoded, so no field name or value can
  * imitate a separator (`a=b\nc` vs two fields) and two different deliveries never collide.
  */
-export function mailchimpDedupeInput(type: string, firedAt: string, params: URLSearchParams): string {
+function mailchimpDedupeInput(type: string, firedAt: string, params: URLSearchParams): string {
   const fields = [...params].filter(([k]) => k.startsWith("data[")).sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
   return JSON.stringify([type, firedAt, fields]);
 }

@@ -14,7 +14,7 @@ import { InboundEvent } from "../ingest/event";
 import { log } from "../observability/log";
 import { deadLetterInserts, runBatch, type Db, type EventRow } from "./ledger";
 import { enqueue, EventMessage } from "./message";
-import type { PayloadStore } from "./payloads";
+import { payloadColumns, type PayloadStore } from "./payloads";
 
 /**
  * Keeps a queue message that is not an event at all, with its raw body (there is no event row).
@@ -42,7 +42,7 @@ export async function recordGaveUp(db: Db, message: EventMessage, reason: string
       .insert(events)
       .values({
         id: e.id, source: e.source, type: e.type, dedupeKey: e.dedupeKey, entityKey: e.entityKey,
-        deliveryId: message.deliveryId, payload: e.payloadRef ? "{}" : JSON.stringify(e.payload), payloadRef: e.payloadRef ?? null,
+        deliveryId: message.deliveryId, ...payloadColumns(e),
         status: "dead", lastError: reason, receivedAt: e.receivedAt, occurredAt: e.occurredAt, updatedAt: now,
       })
       // A finished event stays finished (a late copy meeting a pruned payload); the letter is kept.
@@ -77,7 +77,7 @@ export interface ReplayResult {
 // D1 binds at most 100 parameters per statement, and a sendBatch takes 100 messages.
 const REPLAY_CHUNK = 50;
 /** What one `all` call replays at most: bounded D1 reads and queue sends for one invocation. */
-export const REPLAY_ALL_LIMIT = 1_000;
+const REPLAY_ALL_LIMIT = 1_000;
 
 /**
  * Puts the given events back on the queue as replays of their failed or dead actions (of every

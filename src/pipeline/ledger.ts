@@ -15,6 +15,7 @@ import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInserts, type AuditRecord } from "../audit/sink";
 import { events, schema } from "../db/schema";
 import type { EventMessage } from "./message";
+import { payloadColumns } from "./payloads";
 
 export type Db = DrizzleD1Database<typeof schema> & { $client: D1Database };
 export type EventRow = typeof events.$inferSelect;
@@ -32,7 +33,7 @@ export async function runBatch(db: Db, statements: D1PreparedStatement[]): Promi
 }
 
 // A retry delivered a little early (queue delays are whole seconds) still counts as due.
-export const DUE_TOLERANCE_MS = 1_000;
+const DUE_TOLERANCE_MS = 1_000;
 
 /**
  * How long a claim owns a `running` row. The attempt's calls must finish LEASE_MARGIN_MS before
@@ -132,11 +133,11 @@ const SQL = {
 /** The statements that claim one message: record the event and its ledger rows, mark the due actions running, read the ledger back. */
 function claimStatements(d1: D1Database, { message, routed, token }: ClaimRequest, now: number): D1PreparedStatement[] {
   const e = message.event;
-  const payload = e.payloadRef ? "{}" : JSON.stringify(e.payload);
+  const { payload, payloadRef } = payloadColumns(e);
   const statements = [
     d1
       .prepare(SQL.upsertEvent)
-      .bind(e.id, e.source, e.type, e.dedupeKey, e.entityKey, message.deliveryId, payload, e.payloadRef ?? null, routed.length > 0 ? "processing" : "ignored", e.receivedAt, e.occurredAt, now),
+      .bind(e.id, e.source, e.type, e.dedupeKey, e.entityKey, message.deliveryId, payload, payloadRef, routed.length > 0 ? "processing" : "ignored", e.receivedAt, e.occurredAt, now),
   ];
   if (message.replay) {
     const { all, at } = message.replay;

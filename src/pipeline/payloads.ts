@@ -44,6 +44,14 @@ export async function offloadPayload(store: PayloadStore, event: InboundEvent): 
   return { ...event, payload: {}, payloadRef: key };
 }
 
+/**
+ * The event's payload as its D1 row keeps it: the JSON itself, or `{}` and the store key when
+ * it lives in the store (the row never holds a megabyte the store already has).
+ */
+export function payloadColumns(event: InboundEvent): { payload: string; payloadRef: string | null } {
+  return event.payloadRef ? { payload: "{}", payloadRef: event.payloadRef } : { payload: JSON.stringify(event.payload), payloadRef: null };
+}
+
 export class MissingPayloadError extends Error {
   readonly code = "missing_payload";
 }

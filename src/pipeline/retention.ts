@@ -11,7 +11,7 @@ import type { PayloadStore } from "./payloads";
 
 const EVENT_PAGE = 200;
 const AUDIT_PAGE = 1_000;
-export const RETENTION_BUDGET_MS = 60_000;
+const RETENTION_BUDGET_MS = 60_000;
 
 export interface PruneResult {
   events: number;
@@ -48,7 +48,7 @@ export async function pruneFinishedEvents(db: Db, store: PayloadStore, before: n
 }
 
 /** Deletes audit rows created before `before`, one page at a time (by the created_at index). */
-export async function pruneAuditRows(db: Db, before: number, until: number, now: () => number = Date.now): Promise<{ auditRows: number; more: boolean }> {
+async function pruneAuditRows(db: Db, before: number, until: number, now: () => number = Date.now): Promise<{ auditRows: number; more: boolean }> {
   let auditRows = 0;
   while (now() < until) {
     const { meta } = await db.$client

@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { parseHubSpotBatch } from "../../src/ingest/hubspot";
 import { database } from "../../src/pipeline/ledger";
-import { enqueue, newDelivery, toSendBatches, utf8Bytes, type EventMessage } from "../../src/pipeline/message";
+import { enqueue, MAX_MESSAGE_BYTES, newDelivery, toSendBatches, utf8Bytes, type EventMessage } from "../../src/pipeline/message";
 import { MissingPayloadError, payloadKey, r2PayloadStore, resolvePayload } from "../../src/pipeline/payloads";
 import { pruneExpired, pruneFinishedEvents } from "../../src/pipeline/retention";
 import { multiByteText, threeByteText, utf8Size } from "../support/large";
@@ -186,6 +186,32 @@ describe("enqueue", () => {
     expect(sent).toHaveLength(32);
     expect(sent.filter((m) => m.body.event.payloadRef).map((m) => m.body.event.id)).toEqual([messages[0]!.event.id, messages[31]!.event.id]);
     expectWithinLimits(batches);
+  });
+});
+
+describe("enqueue against the real queue binding, at the edge of a message's size", () => {
+  /** A message whose JSON is exactly `bytes` UTF-8 bytes, padded with a 3-byte character and ASCII. */
+  async function messageOfExactly(bytes: number, objectId: number): Promise<EventMessage> {
+    const base = await messageWith("", objectId);
+    const room = bytes - utf8Size(JSON.stringify(base));
+    const message = await messageWith(`${"€".repeat(Math.floor(room / 3))}${"a".repeat(room % 3)}`, objectId);
+    // The event id and delivery differ from `base` only in digits of equal length.
+    expect(utf8Size(JSON.stringify(message))).toBe(bytes);
+    return message;
+  }
+
+  // If MAX_MESSAGE_BYTES were raised past what the platform takes with its metadata, the real
+  // queue would refuse this message and the test would fail.
+  it("sends the largest message it keeps whole, and the queue takes it with its metadata", async () => {
+    const message = await messageOfExactly(MAX_MESSAGE_BYTES, 4_300_001);
+    await enqueue(env.EVENTS, store(), [message]);
+    expect(await env.PAYLOADS.head(payloadKey(message.event.id))).toBeNull();
+  });
+
+  it("moves one byte more to R2, and the queue takes the rest", async () => {
+    const message = await messageOfExactly(MAX_MESSAGE_BYTES + 1, 4_300_002);
+    await enqueue(env.EVENTS, store(), [message]);
+    expect(await env.PAYLOADS.head(payloadKey(message.event.id))).not.toBeNull();
   });
 });
 
