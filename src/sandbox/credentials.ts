@@ -13,4 +13,8 @@ export const SANDBOX_CREDENTIALS = {
   MAILCHIMP_LIST_ID: "sandbox-list",
   MAILCHIMP_WEBHOOK_SECRET: "sandbox-mailchimp-secret",
   SHOPIFY_WEBHOOK_SECRET: "sandbox-shopify-secret",
+  // Not credentials, but the sandbox's CRM needs them to show the lost and unsubscribe flows.
+  CRM_LOST_PROPERTY: "hs_lead_status",
+  CRM_LOST_VALUE: "UNQUALIFIED",
+  CRM_SUBSCRIPTION_PROPERTY: "syncwire_subscription",
 } as const;

@@ -1,39 +1,26 @@
 // Fake HubSpot CRM v3 contacts API. Shapes follow developers.hubspot.com/docs/api/crm/contacts and
-// /docs/faq/api-error-responses ({status:"error", message, correlationId, category}).
-import {
-  hubspotError,
-  isEmail,
-  isPlainObject,
-  jsonResponse,
-  parseIntParam,
-  pathSegments,
-  type FakeService,
-  type JsonObject,
-  type JsonValue,
-  type RequestBody,
-} from "./fake-service";
+// /docs/faq/api-error-responses ({status:"error", message, correlationId, category}). Webhooks
+// (developers.hubspot.com/docs/api/webhooks) are sent through the injected dispatcher, see
+// hubspot-webhooks.ts.
+import { hubspotError, jsonResponse, parseIntParam, pathSegments, type FakeService, type JsonObject, type RequestBody } from "./fake-service";
+import { BUILT_IN, readPropertiesInput, render, requestedList, type HubSpotContactRecord } from "./hubspot-contact";
 import { handleSandboxRequest, hubspotFaultResponse, initSandboxState, type SandboxState } from "./faults";
+import {
+  eventsFor,
+  initWebhookData,
+  publicSettings,
+  SANDBOX_USER_ID,
+  webhookControl,
+  type ChangeSource,
+  type ContactChange,
+  type HubSpotWebhookData,
+  type HubSpotWebhookInput,
+} from "./hubspot-webhooks";
+import { handOver, hubspotWebhookRequests, sandboxActor, type WebhookDispatcher } from "./webhooks";
 
-export interface PropertyVersion {
-  value: string;
-  /** ISO-8601, when the value was set. */
-  timestamp: string;
-  sourceType: "API";
-}
+export type { HubSpotContactRecord, PropertyVersion } from "./hubspot-contact";
 
-export interface HubSpotContactRecord {
-  id: string;
-  /** All values are strings, as HubSpot stores them; includes hs_object_id/createdate/lastmodifieddate. */
-  properties: Record<string, string>;
-  /** Per-property versions, newest first (capped): the last-modified timestamp of each property. */
-  history: Record<string, PropertyVersion[]>;
-  createdAt: string;
-  updatedAt: string;
-  archived: boolean;
-  archivedAt?: string;
-}
-
-export interface FakeHubSpotData {
+export interface FakeHubSpotData extends HubSpotWebhookData {
   nextId: number;
   contacts: Record<string, HubSpotContactRecord>;
   /** Custom property names ever written, so reads can tell "unset" (null) from "no such property". */
@@ -46,38 +33,54 @@ export interface FakeHubSpotOptions {
   accessToken: string;
   now?: () => number;
   state?: FakeHubSpotState;
+  /** Delivers the webhooks; without it, none are built. */
+  dispatch?: WebhookDispatcher;
+  /** The webhook settings of a fresh (or reset) fake; none when absent. */
+  webhooks?: HubSpotWebhookInput;
 }
 
 const FIRST_ID = 101;
 const HISTORY_LIMIT = 20;
-const READ_ONLY = new Set(["hs_object_id", "createdate", "lastmodifieddate"]);
-/** What GET returns when no `properties` are asked for (HubSpot's documented default set). */
-const DEFAULT_READ = ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"];
-const BUILT_IN = new Set([...DEFAULT_READ, "phone", "mobilephone", "company", "website", "jobtitle",
-  "lifecyclestage", "address", "city", "state", "zip", "country"]);
 const CONTACTS = ["crm", "v3", "objects", "contacts"];
 
-export function emptyHubSpotData(): FakeHubSpotData {
-  return { nextId: FIRST_ID, contacts: {}, customProperties: [] };
+export function emptyHubSpotData(webhooks?: HubSpotWebhookInput): FakeHubSpotData {
+  return initWebhookData({ nextId: FIRST_ID, contacts: {} as Record<string, HubSpotContactRecord>, customProperties: [] as string[] }, webhooks);
 }
 
 export function createFakeHubSpot(opts: FakeHubSpotOptions): FakeService<FakeHubSpotState> {
   const now = opts.now ?? Date.now;
+  const emptyData = () => emptyHubSpotData(opts.webhooks);
+  const state = initSandboxState(opts.state, emptyData);
+  initWebhookData(state.data, opts.webhooks);
   const service: FakeService<FakeHubSpotState> = {
     name: "hubspot",
-    state: initSandboxState(opts.state, emptyHubSpotData),
+    state,
     handle: (request, path) => handleSandboxRequest(service.state, vendor, request, path, now),
   };
   const vendor = {
-    emptyData: emptyHubSpotData,
+    emptyData,
     faultResponse: hubspotFaultResponse,
+    handleControl: (request: Request, name: string) => webhookControl(service.state.data, request, name),
+    publicData: (data: FakeHubSpotData) => ({ ...data, webhooks: publicSettings(data.webhooks) }),
     handleVendor: async (request: Request, url: URL, body: RequestBody): Promise<Response> => {
       if (!isAuthorized(request, opts.accessToken)) {
         // Same body whether the header is missing or the token is wrong.
         return hubspotError(401, "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview", "INVALID_AUTHENTICATION");
       }
-      const ctx: Ctx = { data: service.state.data, url, body, iso: () => new Date(now()).toISOString() };
-      return route(request.method, ctx);
+      const source = changeSourceOf(request);
+      if (source === null) return hubspotError(400, "X-Sandbox-Actor must be api or user", "VALIDATION_ERROR");
+      const data = service.state.data;
+      const ctx: Ctx = { data, url, body, iso: () => new Date(now()).toISOString(), source, changes: [] };
+      const response = route(request.method, ctx);
+      // After the answer is produced: one POST (per 100 events) for this request's changes. Only
+      // the signing is awaited here (so a dispatcher's idle() knows of the delivery at once).
+      const settings = data.webhooks;
+      const events = opts.dispatch && settings ? eventsFor(data, ctx.changes, now(), source) : [];
+      if (opts.dispatch && settings && events.length > 0) {
+        const requests = await hubspotWebhookRequests(settings.targetUrl, settings.clientSecret, events, now()).catch(() => []);
+        handOver(opts.dispatch, requests);
+      }
+      return response;
     },
   };
   return service;
@@ -88,6 +91,16 @@ interface Ctx {
   url: URL;
   body: RequestBody;
   iso: () => string;
+  source: ChangeSource;
+  /** What this request changed, for the webhooks. */
+  changes: ContactChange[];
+}
+
+/** A person in HubSpot's UI (`X-Sandbox-Actor: user`) or the app calling the API; null if neither. */
+function changeSourceOf(request: Request): ChangeSource | null {
+  const actor = sandboxActor(request);
+  if (actor === "user") return { changeSource: "CRM_UI", sourceId: `userId:${SANDBOX_USER_ID}` };
+  return actor === "api" ? { changeSource: "API" } : null;
 }
 
 function isAuthorized(request: Request, accessToken: string): boolean {
@@ -155,8 +168,11 @@ function createContact(ctx: Ctx): Response {
   const at = ctx.iso();
   const id = String(ctx.data.nextId++);
   const contact: HubSpotContactRecord = { id, properties: {}, history: {}, createdAt: at, updatedAt: at, archived: false };
-  applyProperties(ctx.data, contact, { ...input, hs_object_id: id, createdate: at, lastmodifieddate: at }, at);
+  const set = applyProperties(ctx, contact, { ...input, hs_object_id: id, createdate: at, lastmodifieddate: at }, at);
   ctx.data.contacts[id] = contact;
+  ctx.changes.push({ kind: "contact.creation", objectId: id });
+  // A property set at creation changes from nothing to its value; one created empty does not.
+  recordChanges(ctx, contact, set.filter((name) => contact.properties[name] !== ""));
   return jsonResponse(render(ctx.data, contact, Object.keys(contact.properties), []), 201);
 }
 
@@ -168,10 +184,12 @@ function updateContact(ctx: Ctx, rawId: string): Response {
   const conflict = emailConflict(ctx.data, input.email, found.id);
   if (conflict) return conflict;
   const at = ctx.iso();
-  // A PATCH that changes nothing records no versions and leaves lastmodifieddate alone.
-  if (applyProperties(ctx.data, found, input, at)) {
-    applyProperties(ctx.data, found, { lastmodifieddate: at }, at);
+  // A PATCH that changes nothing records no versions, leaves lastmodifieddate alone and fires nothing.
+  const changed = applyProperties(ctx, found, input, at);
+  if (changed.length > 0) {
+    changed.push(...applyProperties(ctx, found, { lastmodifieddate: at }, at));
     found.updatedAt = at;
+    recordChanges(ctx, found, changed);
   }
   return jsonResponse(render(ctx.data, found, Object.keys(found.properties), []));
 }
@@ -182,6 +200,7 @@ function archiveContact(ctx: Ctx, rawId: string): Response {
   if (contact !== undefined && !contact.archived) {
     contact.archived = true;
     contact.archivedAt = ctx.iso();
+    ctx.changes.push({ kind: "contact.deletion", objectId: contact.id });
   }
   return new Response(null, { status: 204 });
 }
@@ -202,90 +221,30 @@ function findContact(ctx: Ctx, rawId: string): HubSpotContactRecord | Response {
   return contact;
 }
 
-/** Validates `{properties: {...}}`; values become strings the way HubSpot stores them. */
-function readPropertiesInput(body: RequestBody, inputType: string): Record<string, string> | Response {
-  if (body.kind === "invalid") return hubspotError(400, "Invalid input JSON on line 1, column 1: Unexpected character", "VALIDATION_ERROR");
-  const value = body.kind === "json" ? body.value : null;
-  const raw = isPlainObject(value) ? value.properties : undefined;
-  if (!isPlainObject(raw)) {
-    return hubspotError(400, `Invalid input JSON on line 1, column 1: Cannot build ${inputType}, some of required attributes are not set [properties]`, "VALIDATION_ERROR");
-  }
-  const out: Record<string, string> = {};
-  const problems: JsonObject[] = [];
-  for (const [name, v] of Object.entries(raw)) {
-    const text = toPropertyString(v);
-    if (READ_ONLY.has(name)) problems.push(invalid(name, `"${name}" is a read only property; its value cannot be set.`, "READ_ONLY_VALUE"));
-    else if (text === null) problems.push(invalid(name, `${JSON.stringify(v)} is not a valid value for ${name}`, "INVALID_OPTION"));
-    else if (name === "email" && text !== "" && !isEmail(text)) problems.push(invalid(name, `Email address ${text} is invalid`, "INVALID_EMAIL"));
-    // HubSpot keeps email addresses lower-cased; lookups and conflicts are case-insensitive.
-    else out[name] = name === "email" ? text.toLowerCase() : text;
-  }
-  if (problems.length > 0) {
-    return hubspotError(400, `Property values were not valid: ${JSON.stringify(problems)}`, "VALIDATION_ERROR", {
-      errors: problems.map((p) => ({ message: p.message ?? "", code: p.error ?? "", context: { propertyName: [p.name ?? ""] } })),
-    });
-  }
-  return out;
-}
-
-function invalid(name: string, message: string, error: string): JsonObject {
-  return { isValid: false, message, error, name };
-}
-
-function toPropertyString(v: JsonValue): string | null {
-  if (v === null) return ""; // clears the property
-  if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  return null;
-}
-
 function emailConflict(data: FakeHubSpotData, email: string | undefined, selfId: string | null): Response | null {
   if (email === undefined || email === "") return null;
   const existing = Object.values(data.contacts).find((c) => !c.archived && c.id !== selfId && c.properties.email === email);
   return existing === undefined ? null : hubspotError(409, `Contact already exists. Existing ID: ${existing.id}`, "CONFLICT");
 }
 
-/** Writes changed values with a version entry each; returns whether anything changed. */
-function applyProperties(data: FakeHubSpotData, contact: HubSpotContactRecord, props: Record<string, string>, at: string): boolean {
-  let changed = false;
+/** Writes changed values with a version entry each; returns the names that changed. */
+function applyProperties(ctx: Ctx, contact: HubSpotContactRecord, props: Record<string, string>, at: string): string[] {
+  const changed: string[] = [];
   for (const [name, value] of Object.entries(props)) {
     if (contact.properties[name] === value) continue;
-    changed = true;
+    changed.push(name);
     contact.properties[name] = value;
-    const versions = [{ value, timestamp: at, sourceType: "API" as const }, ...(contact.history[name] ?? [])];
+    const versions = [{ value, timestamp: at, sourceType: ctx.source.changeSource }, ...(contact.history[name] ?? [])];
     contact.history[name] = versions.slice(0, HISTORY_LIMIT);
-    if (!BUILT_IN.has(name) && !data.customProperties.includes(name)) data.customProperties.push(name);
+    if (!BUILT_IN.has(name) && !ctx.data.customProperties.includes(name)) ctx.data.customProperties.push(name);
   }
   return changed;
 }
 
-/** `?properties=a,b&properties=c` (both forms are accepted by HubSpot); null when absent. */
-function requestedList(url: URL, param: string): string[] | null {
-  const values = url.searchParams.getAll(param).flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
-  return values.length === 0 ? null : values;
-}
-
-function render(data: FakeHubSpotData, c: HubSpotContactRecord, requested: string[] | null, withHistory: string[] | null): JsonObject {
-  const names = requested === null ? DEFAULT_READ : [...new Set([...requested, ...READ_ONLY])];
-  const properties: JsonObject = {};
-  for (const name of names) {
-    // Requested-but-unset properties come back as null; unknown property names are left out.
-    if (isKnownProperty(data, name)) properties[name] = c.properties[name] ?? null;
+function recordChanges(ctx: Ctx, contact: HubSpotContactRecord, names: string[]): void {
+  for (const propertyName of names) {
+    ctx.changes.push({ kind: "contact.propertyChange", objectId: contact.id, propertyName, propertyValue: contact.properties[propertyName] ?? "" });
   }
-  const out: JsonObject = { id: c.id, properties, createdAt: c.createdAt, updatedAt: c.updatedAt, archived: c.archived };
-  if (c.archivedAt !== undefined) out.archivedAt = c.archivedAt;
-  if (withHistory !== null) {
-    const history: JsonObject = {};
-    for (const name of withHistory) {
-      if (isKnownProperty(data, name)) history[name] = (c.history[name] ?? []).map((v) => ({ ...v }));
-    }
-    out.propertiesWithHistory = history;
-  }
-  return out;
-}
-
-function isKnownProperty(data: FakeHubSpotData, name: string): boolean {
-  return BUILT_IN.has(name) || READ_ONLY.has(name) || data.customProperties.includes(name);
 }
 
 function methodNotAllowed(): Response {

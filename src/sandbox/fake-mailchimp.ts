@@ -1,45 +1,63 @@
-// Fake Mailchimp Marketing API 3.0 (list members). Sources: mailchimp.com/developer/marketing/api/
-// list-members/ and /docs/errors/ (RFC 7807 problem details, `application/problem+json`).
-import {
-  mailchimpProblem,
-  jsonResponse,
-  md5Hex,
-  parseIntParam,
-  pathSegments,
-  type FakeService,
-  type JsonObject,
-  type RequestBody,
-} from "./fake-service";
+// Fake Mailchimp Marketing API 3.0 (list members, list webhooks). Sources: mailchimp.com/developer/
+// marketing/api/list-members/, /api/list-webhooks/ and /docs/errors/ (RFC 7807 problem details,
+// `application/problem+json`). Webhooks are posted through the injected dispatcher, for the event
+// types and sources each list webhook is configured for (see mailchimp-webhooks.ts).
+//
+// Archive (`DELETE .../members/{hash}`, 204) keeps the member with status "archived": it reads
+// back with that status and is left out of the member list unless `status=archived` is asked for.
+// Mailchimp documents no webhook for an archive (its webhook types are subscribe, unsubscribe,
+// profile, cleaned, upemail, campaign; the unsubscribe samples only show data[action]=unsub), so
+// none is sent. An archived contact is no longer on the audience, so a PUT re-adds it like a new
+// one: with `status` if given, else `status_if_new` (required then), and a subscribe webhook when
+// it comes back subscribed; a PATCH with a `status` unarchives it to that status. The API cannot
+// restore the status a contact had before it was archived (only the app's "unarchive" can).
+import { jsonResponse, mailchimpProblem, parseIntParam, pathSegments, type FakeService, type RequestBody } from "./fake-service";
 import { handleSandboxRequest, initSandboxState, mailchimpFaultResponse, type SandboxState } from "./faults";
 import {
+  deliveriesFor,
+  maskedWebhook,
+  newWebhook,
+  SOURCES,
+  webhookControl,
+  webhooksRoute,
+  type MailchimpChange,
+  type MailchimpWebhook,
+  type MailchimpWebhookInput,
+} from "./mailchimp-webhooks";
+import {
   applyMemberUpdate,
+  checkAuth,
+  createMember,
   mailchimpTime,
   parseMemberBody,
   renderMember,
+  resolveMemberKey,
   subscriberHash,
+  uniqueEmailId,
   type FieldError,
   type MailchimpMemberRecord,
   type MemberInput,
-  type MemberStatus,
+  type RecordStatus,
 } from "./mailchimp-member";
+import { handOver, sandboxActor, type WebhookDispatcher } from "./webhooks";
 
 export { mailchimpTime, subscriberHash, type MailchimpMemberRecord, type MemberStatus } from "./mailchimp-member";
 
+export type { MailchimpChange, MailchimpWebhook, MailchimpWebhookInput } from "./mailchimp-webhooks";
+
+interface ListData {
+  members: Record<string, MailchimpMemberRecord>;
+  webhooks: MailchimpWebhook[];
+}
+
 export interface FakeMailchimpData {
   nextWebId: number;
-  lists: Record<string, { members: Record<string, MailchimpMemberRecord> }>;
+  /** Numbers the webhooks created, for their ids. */
+  nextWebhookSeq: number;
+  lists: Record<string, ListData>;
 }
 
 export type FakeMailchimpState = SandboxState<FakeMailchimpData>;
-
-/** Mirrors Mailchimp's webhook event types, so a later feature can post webhooks from it. */
-export interface MailchimpChange {
-  type: "subscribe" | "unsubscribe" | "profile" | "upemail" | "cleaned";
-  /** The member as the API renders it after the change. */
-  member: JsonObject;
-  /** For "upemail": the address before the change. */
-  oldEmail?: string;
-}
 
 export interface FakeMailchimpOptions {
   apiKey: string;
@@ -47,23 +65,24 @@ export interface FakeMailchimpOptions {
   now?: () => number;
   state?: FakeMailchimpState;
   onChange?: (change: MailchimpChange) => void;
+  /** Delivers the list webhooks; without it, changes only reach onChange. */
+  dispatch?: WebhookDispatcher;
+  /** The webhooks every list starts with (and gets back on reset). */
+  webhooks?: MailchimpWebhookInput[];
 }
 
 type ChangeType = MailchimpChange["type"];
 
-const STATUS_EVENTS: Partial<Record<MemberStatus, ChangeType>> = {
+const STATUS_EVENTS: Partial<Record<RecordStatus, ChangeType>> = {
   subscribed: "subscribe", unsubscribed: "unsubscribe", cleaned: "cleaned",
 };
 const VALIDATION_DETAIL = "The resource submitted could not be validated. For field-specific details, see the 'errors' array.";
 
 export function createFakeMailchimp(opts: FakeMailchimpOptions): FakeService<FakeMailchimpState> {
   const now = opts.now ?? Date.now;
-  const emptyData = (): FakeMailchimpData => ({
-    nextWebId: 1,
-    lists: Object.fromEntries(opts.listIds.map((id) => [id, { members: {} }])),
-  });
+  const emptyData = (): FakeMailchimpData => initLists({ nextWebId: 1, nextWebhookSeq: 1, lists: {} }, opts);
   const state = initSandboxState(opts.state, emptyData);
-  for (const id of opts.listIds) state.data.lists[id] ??= { members: {} };
+  initLists(state.data, opts);
 
   const service: FakeService<FakeMailchimpState> = {
     name: "mailchimp",
@@ -73,14 +92,48 @@ export function createFakeMailchimp(opts: FakeMailchimpOptions): FakeService<Fak
   const vendor = {
     emptyData,
     faultResponse: mailchimpFaultResponse,
+    handleControl: async (request: Request, name: string) => webhookControl(service.state.data.lists, request, name),
+    // The webhook URLs carry the receiver's secret; the sandbox's state view masks it.
+    publicData: (data: FakeMailchimpData) => ({
+      ...data,
+      lists: Object.fromEntries(Object.entries(data.lists).map(([id, l]) => [id, { ...l, webhooks: l.webhooks.map(maskedWebhook) }])),
+    }),
     handleVendor: async (request: Request, url: URL, body: RequestBody): Promise<Response> => {
       const authError = checkAuth(request, opts.apiKey);
       if (authError) return authError;
-      const ctx: Ctx = { data: service.state.data, url, body, now, emit: (c) => opts.onChange?.(c) };
-      return route(request.method, ctx);
+      const actor = sandboxActor(request);
+      const source = SOURCES.find((s) => s === actor);
+      if (source === undefined) return mailchimpProblem(400, "Invalid Resource", "X-Sandbox-Actor must be user, admin or api.");
+      const changes: MailchimpChange[] = [];
+      const emit = (c: Omit<MailchimpChange, "source">) => {
+        const change = { ...c, source };
+        changes.push(change);
+        opts.onChange?.(change);
+      };
+      const data = service.state.data;
+      const response = route(request.method, { data, url, body, now, emit });
+      // After the answer is produced: one form post per change and configured webhook.
+      if (opts.dispatch) {
+        for (const change of changes) {
+          const list = data.lists[String(change.member.list_id)];
+          handOver(opts.dispatch, deliveriesFor(list?.webhooks ?? [], change, now()));
+        }
+      }
+      return response;
     },
   };
   return service;
+}
+
+/** Adds the configured lists, and the webhook fields to data stored before webhooks existed. */
+function initLists(data: FakeMailchimpData, opts: FakeMailchimpOptions): FakeMailchimpData {
+  data.nextWebhookSeq ??= 1;
+  for (const id of opts.listIds) data.lists[id] ??= { members: {} } as ListData;
+  for (const [id, list] of Object.entries(data.lists)) {
+    // A new list, or one stored before webhooks existed, starts with the host's default webhooks.
+    list.webhooks ??= (opts.webhooks ?? []).map((w) => newWebhook(id, data.nextWebhookSeq++, w));
+  }
+  return data;
 }
 
 interface Ctx {
@@ -88,25 +141,7 @@ interface Ctx {
   url: URL;
   body: RequestBody;
   now: () => number;
-  emit: (change: MailchimpChange) => void;
-}
-
-/** HTTP Basic with any username and the API key as password ("anystring:<apikey>"). */
-function checkAuth(request: Request, apiKey: string): Response | null {
-  const header = request.headers.get("Authorization");
-  if (header === null || header.trim() === "") {
-    return mailchimpProblem(401, "API Key Missing", "Your request did not include an API key.");
-  }
-  const match = /^Basic\s+(.+)$/i.exec(header);
-  let password: string | undefined;
-  try {
-    const decoded = match?.[1] === undefined ? "" : atob(match[1].trim());
-    password = decoded.includes(":") ? decoded.slice(decoded.indexOf(":") + 1) : undefined;
-  } catch {
-    password = undefined;
-  }
-  if (password === apiKey) return null;
-  return mailchimpProblem(401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the wrong datacenter.");
+  emit: (change: Omit<MailchimpChange, "source">) => void;
 }
 
 function route(method: string, ctx: Ctx): Response {
@@ -115,9 +150,11 @@ function route(method: string, ctx: Ctx): Response {
   if (collection === "ping" && listId === undefined) {
     return method === "GET" ? jsonResponse({ health_status: "Everything's Chimpy!" }) : methodNotAllowed(["GET"]);
   }
-  if (collection !== "lists" || listId === undefined || sub !== "members" || rest.length > 0) return notFound();
+  if (collection !== "lists" || listId === undefined || rest.length > 0) return notFound();
   const list = ctx.data.lists[listId];
   if (list === undefined) return notFound();
+  if (sub === "webhooks") return webhooksRoute(method, listId, list.webhooks, memberKey, ctx.body, () => ctx.data.nextWebhookSeq++);
+  if (sub !== "members") return notFound();
   if (memberKey === undefined) {
     return method === "GET" ? listMembers(ctx, listId, list.members) : methodNotAllowed(["GET"]);
   }
@@ -127,21 +164,8 @@ function route(method: string, ctx: Ctx): Response {
   }
   if (method === "PUT") return upsertMember(ctx, listId, list.members, memberKey);
   if (method === "PATCH") return patchMember(ctx, list.members, memberKey);
-  return methodNotAllowed(["GET", "PUT", "PATCH"]);
-}
-
-/**
- * The path segment is normally the subscriber hash; the docs add "This endpoint also accepts a
- * list member's email address or contact_id", so those are resolved to the hash too.
- */
-function resolveMemberKey(members: Record<string, MailchimpMemberRecord>, key: string): string | null {
-  if (key.includes("@")) return subscriberHash(key);
-  const lower = key.toLowerCase();
-  if (members[lower] !== undefined) return lower;
-  // contact_ids are 32 hex characters too, so they are tried before treating the key as an unknown hash.
-  const byContactId = Object.values(members).find((m) => m.contact_id === key);
-  if (byContactId !== undefined) return byContactId.id;
-  return /^[0-9a-f]{32}$/.test(lower) ? lower : null;
+  if (method === "DELETE") return archiveMember(ctx, list.members, memberKey);
+  return methodNotAllowed(["GET", "PUT", "PATCH", "DELETE"]);
 }
 
 function listMembers(ctx: Ctx, listId: string, members: Record<string, MailchimpMemberRecord>): Response {
@@ -153,7 +177,8 @@ function listMembers(ctx: Ctx, listId: string, members: Record<string, Mailchimp
   }
   const status = params.get("status");
   const all = Object.values(members)
-    .filter((m) => status === null || m.status === status)
+    // Archived contacts are out of the audience: listed only when asked for by status.
+    .filter((m) => (status === null ? m.status !== "archived" : m.status === status))
     .sort((a, b) => a.web_id - b.web_id);
   return jsonResponse({
     members: all.slice(offset, offset + count).map(renderMember),
@@ -173,6 +198,12 @@ function upsertMember(ctx: Ctx, listId: string, members: Record<string, Mailchim
     return invalidResource([{ field: "email_address", message: "The subscriber hash in the URL does not match the email_address provided." }]);
   }
   const existing = members[hash];
+  if (existing?.status === "archived") {
+    // Re-adding an archived contact: like a new one, status_if_new applies unless `status` is given.
+    const status = input.status ?? input.status_if_new;
+    if (status === undefined) return invalidResource([{ field: "status_if_new", message: "This value should not be blank." }]);
+    return commitUpdate(ctx, members, existing, { ...input, status });
+  }
   if (existing !== undefined) return commitUpdate(ctx, members, existing, input);
 
   // New member: status_if_new is required (docs: "required only if the email address is not
@@ -180,11 +211,21 @@ function upsertMember(ctx: Ctx, listId: string, members: Record<string, Mailchim
   if (input.status_if_new === undefined) {
     return invalidResource([{ field: "status_if_new", message: "This value should not be blank." }]);
   }
-  const member = createMember(ctx, listId, input, input.status_if_new);
+  const member = createMember(ctx.data.nextWebId++, listId, input, input.status_if_new, mailchimpTime(ctx.now()));
   members[hash] = member;
   const rendered = renderMember(member);
   if (member.status === "subscribed") ctx.emit({ type: "subscribe", member: rendered });
   return jsonResponse(rendered);
+}
+
+function archiveMember(ctx: Ctx, members: Record<string, MailchimpMemberRecord>, key: string): Response {
+  const member = members[resolveMemberKey(members, key) ?? ""];
+  if (member === undefined) return notFound();
+  if (member.status !== "archived") {
+    member.status = "archived";
+    member.last_changed = mailchimpTime(ctx.now());
+  }
+  return new Response(null, { status: 204 }); // no webhook: see the header comment
 }
 
 function patchMember(ctx: Ctx, members: Record<string, MailchimpMemberRecord>, key: string): Response {
@@ -192,25 +233,6 @@ function patchMember(ctx: Ctx, members: Record<string, MailchimpMemberRecord>, k
   if (existing === undefined) return notFound();
   const input = readInput(ctx.body);
   return input instanceof Response ? input : commitUpdate(ctx, members, existing, input);
-}
-
-/** A blank member with the API's defaults, then the input applied like any update. */
-function createMember(ctx: Ctx, listId: string, input: MemberInput, status: MemberStatus): MailchimpMemberRecord {
-  const webId = ctx.data.nextWebId++;
-  const email = input.email_address ?? "";
-  const member: MailchimpMemberRecord = {
-    id: subscriberHash(email), email_address: email, unique_email_id: uniqueEmailId(listId, email),
-    contact_id: md5Hex(`contact:${listId}:${webId}`), web_id: webId, email_type: "html", status,
-    merge_fields: {}, language: "", vip: false, timestamp_opt: "", last_changed: "", list_id: listId,
-  };
-  applyMemberUpdate(member, { ...input, status: undefined }, mailchimpTime(ctx.now()));
-  member.last_changed = mailchimpTime(ctx.now());
-  if (status === "subscribed") member.timestamp_opt = member.last_changed;
-  return member;
-}
-
-function uniqueEmailId(listId: string, email: string): string {
-  return md5Hex(`${listId}:${email.toLowerCase()}`).slice(0, 10);
 }
 
 /** Applies an update to an existing member, re-keys it on an email change, and emits changes. */
@@ -221,6 +243,7 @@ function commitUpdate(ctx: Ctx, members: Record<string, MailchimpMemberRecord>, 
     return invalidResource([{ field: "email_address", message: `"${clash.email_address}" is already in this list with a status of "${clash.status}".` }]);
   }
   const oldEmail = member.email_address;
+  const wasArchived = member.status === "archived";
   const diff = applyMemberUpdate(member, input, mailchimpTime(ctx.now()));
   if (newHash !== member.id) {
     delete members[member.id];
@@ -229,6 +252,13 @@ function commitUpdate(ctx: Ctx, members: Record<string, MailchimpMemberRecord>, 
     members[newHash] = member;
   }
   const rendered = renderMember(member);
+  // Archived contacts are off the audience: changes to them fire nothing, and coming back is a
+  // subscribe (when subscribed), as for a contact added for the first time.
+  if (member.status === "archived") return jsonResponse(rendered);
+  if (wasArchived) {
+    if (member.status === "subscribed") ctx.emit({ type: "subscribe", member: rendered });
+    return jsonResponse(rendered);
+  }
   if (newHash !== subscriberHash(oldEmail)) ctx.emit({ type: "upemail", member: rendered, oldEmail });
   if (diff.profileChanged) ctx.emit({ type: "profile", member: rendered });
   const statusEvent = diff.statusChanged ? STATUS_EVENTS[member.status] : undefined;

@@ -54,6 +54,13 @@ export interface SandboxVendor<D> {
   faultResponse(fault: InjectedFault): Response;
   /** The vendor API proper, authentication included. */
   handleVendor(request: Request, url: URL, body: RequestBody): Promise<Response>;
+  /**
+   * Extra `/_sandbox/<name>` routes of this vendor (e.g. HubSpot's webhook settings, which the
+   * real HubSpot keeps in its app settings rather than an API); null when `name` is not one.
+   */
+  handleControl?(request: Request, name: string): Promise<Response | null>;
+  /** What `GET /_sandbox/state` shows, when the stored data holds a secret it must not show. */
+  publicData?(data: D): unknown;
 }
 
 export const DEFAULT_FAULT_SEED = 0x5eed;
@@ -150,7 +157,10 @@ async function handleControl<D>(
   url: URL,
   now: () => number,
 ): Promise<Response> {
-  const route = `${request.method} ${url.pathname.slice(CONTROL_PREFIX.length)}`;
+  const name = url.pathname.slice(CONTROL_PREFIX.length);
+  const own = await vendor.handleControl?.(request, name);
+  if (own) return own;
+  const route = `${request.method} ${name}`;
   switch (route) {
     case "GET faults":
       return jsonResponse(publicFaults(state.faults));
@@ -159,14 +169,18 @@ async function handleControl<D>(
     case "GET requests":
       return jsonResponse({ requests: state.requests });
     case "GET state":
-      return jsonResponse(state.data);
-    case "POST reset":
-      state.data = vendor.emptyData();
+      return jsonResponse(vendor.publicData ? vendor.publicData(state.data) : state.data);
+    case "POST reset": {
+      // Ids are never reused, as a real vendor's never are: what Syncwire keeps per contact
+      // (its Durable Object) outlives a reset of the fake.
+      const counters = Object.entries(state.data as object).filter(([key, value]) => key.startsWith("next") && typeof value === "number");
+      state.data = { ...vendor.emptyData(), ...Object.fromEntries(counters) };
       state.faults = defaultFaults();
       state.requests = [];
       return jsonResponse({ ok: true });
+    }
     default:
-      return ["faults", "requests", "state", "reset"].includes(url.pathname.slice(CONTROL_PREFIX.length))
+      return ["faults", "requests", "state", "reset"].includes(name)
         ? jsonResponse({ error: `method ${request.method} not allowed` }, 405)
         : jsonResponse({ error: `unknown sandbox endpoint ${url.pathname}` }, 404);
   }

@@ -1,10 +1,13 @@
-// The Mailchimp list-member model of the fake: validation of PUT/PATCH bodies, applying an
-// update, and rendering a member the way the API does.
+// The Mailchimp list-member model of the fake: validation of PUT/PATCH bodies, creating and
+// updating a member, rendering it the way the API does, resolving the path's member key, and
+// the API's Basic authentication.
 // Source: mailchimp.com/developer/marketing/api/list-members/
-import { isEmail, isPlainObject, md5Hex, type JsonObject, type JsonValue } from "./fake-service";
+import { isEmail, isPlainObject, mailchimpProblem, md5Hex, type JsonObject, type JsonValue } from "./fake-service";
 
 export const STATUSES = ["subscribed", "unsubscribed", "cleaned", "pending", "transactional"] as const;
 export type MemberStatus = (typeof STATUSES)[number];
+/** What a stored member can have: also "archived", which the API reports but never accepts as input. */
+export type RecordStatus = MemberStatus | "archived";
 
 export interface MailchimpMemberRecord {
   /** The subscriber hash: md5 of the lower-cased email address. */
@@ -14,7 +17,7 @@ export interface MailchimpMemberRecord {
   contact_id: string;
   web_id: number;
   email_type: string;
-  status: MemberStatus;
+  status: RecordStatus;
   merge_fields: JsonObject;
   language: string;
   vip: boolean;
@@ -121,4 +124,54 @@ export function renderMember(m: MailchimpMemberRecord): JsonObject {
 /** Mailchimp timestamps look like "2015-09-15T14:40:36+00:00" (no milliseconds). */
 export function mailchimpTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "+00:00");
+}
+
+/**
+ * The path segment is normally the subscriber hash; the docs add "This endpoint also accepts a
+ * list member's email address or contact_id", so those are resolved to the hash too.
+ */
+export function resolveMemberKey(members: Record<string, MailchimpMemberRecord>, key: string): string | null {
+  if (key.includes("@")) return subscriberHash(key);
+  const lower = key.toLowerCase();
+  if (members[lower] !== undefined) return lower;
+  // contact_ids are 32 hex characters too, so they are tried before treating the key as an unknown hash.
+  const byContactId = Object.values(members).find((m) => m.contact_id === key);
+  if (byContactId !== undefined) return byContactId.id;
+  return /^[0-9a-f]{32}$/.test(lower) ? lower : null;
+}
+
+/** A blank member with the API's defaults, then the input applied like any update. */
+export function createMember(webId: number, listId: string, input: MemberInput, status: MemberStatus, at: string): MailchimpMemberRecord {
+  const email = input.email_address ?? "";
+  const member: MailchimpMemberRecord = {
+    id: subscriberHash(email), email_address: email, unique_email_id: uniqueEmailId(listId, email),
+    contact_id: md5Hex(`contact:${listId}:${webId}`), web_id: webId, email_type: "html", status,
+    merge_fields: {}, language: "", vip: false, timestamp_opt: "", last_changed: "", list_id: listId,
+  };
+  applyMemberUpdate(member, { ...input, status: undefined }, at);
+  member.last_changed = at;
+  if (status === "subscribed") member.timestamp_opt = member.last_changed;
+  return member;
+}
+
+export function uniqueEmailId(listId: string, email: string): string {
+  return md5Hex(`${listId}:${email.toLowerCase()}`).slice(0, 10);
+}
+
+/** HTTP Basic with any username and the API key as password ("anystring:<apikey>"). */
+export function checkAuth(request: Request, apiKey: string): Response | null {
+  const header = request.headers.get("Authorization");
+  if (header === null || header.trim() === "") {
+    return mailchimpProblem(401, "API Key Missing", "Your request did not include an API key.");
+  }
+  const match = /^Basic\s+(.+)$/i.exec(header);
+  let password: string | undefined;
+  try {
+    const decoded = match?.[1] === undefined ? "" : atob(match[1].trim());
+    password = decoded.includes(":") ? decoded.slice(decoded.indexOf(":") + 1) : undefined;
+  } catch {
+    password = undefined;
+  }
+  if (password === apiKey) return null;
+  return mailchimpProblem(401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the wrong datacenter.");
 }

@@ -2,19 +2,62 @@
  * Hosts the built-in fakes inside the worker (sandbox mode): one instance, named "sandbox",
  * whose fakes keep their JSON state in this object's storage, so the fake CRM and the fake
  * audience survive restarts of `npm start` and are shared by every request and consumer.
+ *
+ * The fakes send their webhooks back to the worker itself, without network: the request is
+ * built against the sandbox origin and handed to the Hono app in-process, outside the vendor
+ * call that caused it (waitUntil), retried like the vendors retry.
  */
 import { DurableObject } from "cloudflare:workers";
-import { getConfig } from "../config";
+import { getConfig, type Config } from "../config";
+import { app } from "../http/app";
+import { SANDBOX_ORIGIN } from "./credentials";
 import { createFakeHubSpot, type FakeHubSpotState } from "./fake-hubspot";
 import { createFakeMailchimp, type FakeMailchimpState } from "./fake-mailchimp";
 import type { FakeService } from "./fake-service";
+import type { HubSpotWebhookInput } from "./hubspot-webhooks";
+import type { MailchimpWebhookInput } from "./mailchimp-webhooks";
+import { retryingDispatcher, type WebhookDispatcher } from "./webhooks";
 
 type Fakes = Record<string, FakeService<unknown>>;
 
 const PERSISTED_LOG_ENTRIES = 1_000;
 
+/**
+ * What the sandbox's HubSpot app subscribes to: contacts created and deleted, and changes of the
+ * properties the flows read (the configured "lost" and subscription properties when set).
+ */
+export function defaultHubSpotWebhooks(config: Config, clientSecret: string): HubSpotWebhookInput {
+  const properties = new Set(["email", "firstname", "lastname"]);
+  for (const name of [config.crm.lostProperty, config.crm.subscriptionProperty]) if (name !== null) properties.add(name);
+  return {
+    targetUrl: `${SANDBOX_ORIGIN}/webhooks/hubspot`,
+    clientSecret,
+    subscriptions: [
+      { subscriptionType: "contact.creation" },
+      { subscriptionType: "contact.deletion" },
+      ...[...properties].map((propertyName) => ({ subscriptionType: "contact.propertyChange" as const, propertyName })),
+    ],
+  };
+}
+
+/** One webhook on the audience: every event, whoever made the change. */
+export function defaultMailchimpWebhooks(webhookSecret: string): MailchimpWebhookInput[] {
+  return [{
+    url: `${SANDBOX_ORIGIN}/webhooks/mailchimp/${encodeURIComponent(webhookSecret)}`,
+    events: { subscribe: true, unsubscribe: true, profile: true, cleaned: true, upemail: true, campaign: true },
+    sources: { user: true, admin: true, api: true },
+  }];
+}
+
 export class SandboxHost extends DurableObject<Env> {
   private fakes: Fakes | null = null;
+  private readonly deliver = retryingDispatcher(async (request) => app.fetch(request, this.env), { retries: 3, backoffMs: 200 });
+  /** Never awaited by the vendor call; waitUntil keeps the object alive until delivered. */
+  private readonly dispatch: WebhookDispatcher = (request) => {
+    const delivery = this.deliver(request);
+    this.ctx.waitUntil(delivery);
+    return delivery;
+  };
 
   private async load(): Promise<Fakes> {
     if (this.fakes) return this.fakes;
@@ -25,6 +68,8 @@ export class SandboxHost extends DurableObject<Env> {
       fakes.hubspot = createFakeHubSpot({
         accessToken: config.hubspot.accessToken,
         state: stored.get("hubspot") as FakeHubSpotState | undefined,
+        dispatch: this.dispatch,
+        webhooks: defaultHubSpotWebhooks(config, config.hubspot.clientSecret),
       }) as FakeService<unknown>;
     }
     if (config.mailchimp.enabled) {
@@ -32,6 +77,8 @@ export class SandboxHost extends DurableObject<Env> {
         apiKey: config.mailchimp.apiKey,
         listIds: [config.mailchimp.listId],
         state: stored.get("mailchimp") as FakeMailchimpState | undefined,
+        dispatch: this.dispatch,
+        webhooks: defaultMailchimpWebhooks(config.mailchimp.webhookSecret),
       }) as FakeService<unknown>;
     }
     this.fakes = fakes;

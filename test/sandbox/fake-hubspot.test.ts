@@ -318,8 +318,9 @@ describe("fake HubSpot: sandbox controls", () => {
     expect((await control(fake, "POST", "/_sandbox/reset")).status).toBe(200);
     expect((await control(fake, "GET", "/_sandbox/faults")).json).toMatchObject({ errorRate: 0, latencyMs: 0 });
     expect(((await control(fake, "GET", "/_sandbox/requests")).json as { requests: unknown[] }).requests).toEqual([]);
-    expect((await control(fake, "GET", "/_sandbox/state")).json).toMatchObject({ contacts: {}, nextId: 101 });
-    expect((await create(fake, { email: "ada@example.com" })).json.id).toBe("101");
+    // Ids are never reused, as HubSpot's never are.
+    expect((await control(fake, "GET", "/_sandbox/state")).json).toMatchObject({ contacts: {}, nextId: 102 });
+    expect((await create(fake, { email: "ada@example.com" })).json.id).toBe("102");
   });
 
   it("round-trips state through JSON into a new fake without aliasing it", async () => {

@@ -229,9 +229,9 @@ describe("fake Mailchimp: read, update and list members", () => {
 
   it("answers 405 with an Allow header for unsupported methods", async () => {
     const { fake } = setup();
-    const { res, json } = await call(fake, "DELETE", memberPath("ada@example.com"));
+    const { res, json } = await call(fake, "POST", memberPath("ada@example.com"), {});
     expectProblem(res, json, 405, "Method Not Allowed");
-    expect(res.headers.get("Allow")).toBe("GET, PUT, PATCH");
+    expect(res.headers.get("Allow")).toBe("GET, PUT, PATCH, DELETE");
   });
 });
 

@@ -15,10 +15,16 @@ export async function sandboxFetch(path: string, init: RequestInit = {}): Promis
   return host().fetch(new Request(`${SANDBOX_ORIGIN}${path}`, init));
 }
 
+/**
+ * Empties the fakes and turns their webhooks off: these tests feed the consumer by hand, and
+ * a fake's webhook would add events of its own. Echo tests turn them on (`sandboxWebhooks`).
+ */
 export async function resetSandbox(): Promise<void> {
   for (const vendor of ["hubspot", "mailchimp"]) {
     const res = await sandboxFetch(`/${vendor}/_sandbox/reset`, { method: "POST" });
     if (!res.ok) throw new Error(`reset ${vendor}: ${res.status}`);
+    const quiet = await sandboxFetch(`/${vendor}/_sandbox/webhooks`, { method: "DELETE" });
+    if (!quiet.ok) throw new Error(`webhooks off ${vendor}: ${quiet.status}`);
   }
 }
 
