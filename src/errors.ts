@@ -15,18 +15,25 @@ export type ErrorCode =
   | "not_found"
   | "method_not_allowed"
   | "unavailable"
+  | "unauthorized"
+  | "invalid_request"
+  | "conflict"
   | "invalid_config"
   | "internal";
 
-export function statusOf(code: ErrorCode): 400 | 401 | 404 | 405 | 413 | 415 | 500 | 503 {
+export function statusOf(code: ErrorCode): 400 | 401 | 404 | 405 | 409 | 413 | 415 | 500 | 503 {
   switch (code) {
     case "missing_signature":
     case "invalid_signature":
     case "stale_timestamp":
+    case "unauthorized":
       return 401;
     case "malformed_body":
     case "invalid_payload":
+    case "invalid_request":
       return 400;
+    case "conflict":
+      return 409;
     case "payload_too_large":
       return 413;
     case "unsupported_media_type":

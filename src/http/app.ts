@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { ConfigError } from "../config";
 import { errorResponse } from "../errors";
 import { log } from "../observability/log";
+import { api } from "./admin";
 import type { AppEnv } from "./app-env";
 import { health } from "./health";
 import { sandbox } from "./sandbox";
@@ -15,6 +16,7 @@ export const app = new Hono<AppEnv>()
   .route("/health", health)
   .route("/webhooks", webhooks)
   .route("/sandbox", sandbox)
+  .route("/api", api)
   .notFound(() => errorResponse("not_found", "no such route"))
   .onError((error) => {
     if (error instanceof ConfigError) {

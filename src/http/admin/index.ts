@@ -1,0 +1,57 @@
+/**
+ * The operations API under /api (CONTRACT 5): every route behind the admin token, defined with
+ * zod schemas through @hono/zod-openapi so the OpenAPI document is generated from the same
+ * schemas that validate the requests.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { errorResponse } from "../../errors";
+import type { AppEnv } from "../app-env";
+import { requireAdmin } from "./auth";
+import { registerConflicts } from "./conflicts";
+import { invalidRequestHook } from "./responses";
+
+// The admin bodies are a few small fields; 64 KiB leaves room and stops a large body before it is read.
+export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+
+const base = new OpenAPIHono<AppEnv>({ defaultHook: invalidRequestHook });
+
+base.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
+  type: "http",
+  scheme: "bearer",
+  description: "The ADMIN_TOKEN configured for the deployment.",
+});
+
+// Authentication first: without the token a caller learns nothing, not even which paths exist.
+base.use("*", requireAdmin, bodyLimit({ maxSize: MAX_ADMIN_BODY_BYTES, onError: () => errorResponse("payload_too_large", `the body is over ${MAX_ADMIN_BODY_BYTES} bytes`) }));
+
+// The validators throw HTTPExceptions for what never reaches zod (a body that is not JSON, a
+// content type the route does not take); everything else goes on to app.onError.
+base.onError((error) => {
+  if (error instanceof HTTPException) {
+    if (error.status === 400) return errorResponse("malformed_body", "the body is not valid JSON");
+    if (error.status === 413) return errorResponse("payload_too_large", `the body is over ${MAX_ADMIN_BODY_BYTES} bytes`);
+    if (error.status === 415) return errorResponse("unsupported_media_type", "send the body as application/json");
+  }
+  throw error;
+});
+
+export const api = registerConflicts(base);
+
+/**
+ * The OpenAPI 3.1 document of the /api routes, paths as served (`/api/conflicts`).
+ *
+ * @example
+ * const doc = openApiDocument();
+ * doc.paths?.["/api/conflicts"]?.get?.summary; // "List conflicts, newest first"
+ */
+export function openApiDocument() {
+  // Mounting into a fresh OpenAPIHono copies the route definitions with the /api prefix;
+  // app.ts mounts the same routes for serving.
+  return new OpenAPIHono<AppEnv>().route("/api", api).getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: { title: "Syncwire operations API", version: "0.1.0", description: "Every route needs `Authorization: Bearer <ADMIN_TOKEN>`." },
+    tags: [{ name: "conflicts", description: "Fields both systems changed, under the escalate policy" }],
+  });
+}
