@@ -4,11 +4,16 @@
  */
 import { z } from "zod";
 import type { HubSpotConfig } from "../config";
+import { ActionFailure } from "./errors";
 import type { HttpClient } from "./http-client";
+
+/** One version of a property, newest first in `propertiesWithHistory`. */
+const PropertyVersion = z.looseObject({ value: z.string().nullable().optional(), timestamp: z.string() });
 
 export const HubSpotContact = z.looseObject({
   id: z.string(),
   properties: z.record(z.string(), z.string().nullable()),
+  propertiesWithHistory: z.record(z.string(), z.array(PropertyVersion)).optional(),
   createdAt: z.string().optional(),
   updatedAt: z.string().optional(),
   archived: z.boolean().optional(),
@@ -27,10 +32,62 @@ export class HubSpotConnector {
     return { authorization: `Bearer ${this.config.accessToken}` };
   }
 
-  /** GET /crm/v3/objects/contacts/{id}?properties=… */
-  async getContact(id: string, properties: readonly string[] = CONTACT_PROPERTIES): Promise<HubSpotContact> {
-    const url = `${this.config.baseUrl}/crm/v3/objects/contacts/${encodeURIComponent(id)}?properties=${properties.map(encodeURIComponent).join(",")}`;
+  private contactUrl(id: string): string {
+    return `${this.config.baseUrl}/crm/v3/objects/contacts/${encodeURIComponent(id)}`;
+  }
+
+  /**
+   * GET /crm/v3/objects/contacts/{id}?properties=…; with `history`, also each property's
+   * versions (`propertiesWithHistory`), whose timestamps say when each value was set.
+   */
+  async getContact(id: string, properties: readonly string[] = CONTACT_PROPERTIES, history = false): Promise<HubSpotContact> {
+    return this.read(this.contactUrl(id), "", properties, history);
+  }
+
+  /** The contact, or null when HubSpot has none (404: never created, or deleted). */
+  async findContact(id: string, properties: readonly string[] = CONTACT_PROPERTIES, history = false): Promise<HubSpotContact | null> {
+    return orNull(() => this.getContact(id, properties, history));
+  }
+
+  /** GET …/contacts/{email}?idProperty=email: the contact with this address, or null. */
+  async findContactByEmail(email: string, properties: readonly string[] = CONTACT_PROPERTIES, history = false): Promise<HubSpotContact | null> {
+    return orNull(() => this.read(this.contactUrl(email), "idProperty=email&", properties, history));
+  }
+
+  private async read(base: string, query: string, properties: readonly string[], history: boolean): Promise<HubSpotContact> {
+    const list = properties.map(encodeURIComponent).join(",");
+    const url = `${base}?${query}properties=${list}${history ? `&propertiesWithHistory=${list}` : ""}`;
     const { data } = await this.http.call({ connector: "hubspot", method: "GET", url, headers: this.headers(), schema: HubSpotContact });
     return data;
+  }
+
+  /** PATCH /crm/v3/objects/contacts/{id} with `properties`. */
+  async updateContact(id: string, properties: Record<string, string>): Promise<HubSpotContact> {
+    const { data } = await this.http.call({ connector: "hubspot", method: "PATCH", url: this.contactUrl(id), headers: this.headers(), json: { properties }, schema: HubSpotContact });
+    return data;
+  }
+
+  /**
+   * POST /crm/v3/objects/contacts. HubSpot keeps one contact per address and answers 409
+   * "Contact already exists. Existing ID: 123" otherwise: that contact is returned as found.
+   */
+  async createContact(properties: Record<string, string>): Promise<{ id: string; created: boolean }> {
+    try {
+      const { data } = await this.http.call({ connector: "hubspot", method: "POST", url: `${this.config.baseUrl}/crm/v3/objects/contacts`, headers: this.headers(), json: { properties }, schema: HubSpotContact });
+      return { id: data.id, created: true };
+    } catch (error) {
+      const existing = error instanceof ActionFailure && error.details.status === 409 ? /Existing ID: (\d+)/.exec(error.message)?.[1] : undefined;
+      if (existing) return { id: existing, created: false };
+      throw error;
+    }
+  }
+}
+
+async function orNull<T>(read: () => Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof ActionFailure && error.details.status === 404) return null;
+    throw error;
   }
 }

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { MailchimpConfig } from "../config";
+import { ActionFailure } from "./errors";
 import type { HttpClient } from "./http-client";
 
 export const MailchimpMember = z.looseObject({
@@ -31,7 +32,16 @@ export function mailchimpAuthorization(apiKey: string): string {
 export interface MemberUpsert {
   email: string;
   statusIfNew: MemberStatus;
+  /** Also sets an existing member's status: only ever `unsubscribed` (a subscribe is never forced on anyone). */
+  status?: "unsubscribed";
   mergeFields?: Record<string, string>;
+}
+
+/** A PATCH of an existing member: any of a new address, a status, merge fields. */
+export interface MemberPatch {
+  email_address?: string;
+  status?: MemberStatus;
+  merge_fields?: Record<string, string>;
 }
 
 export class MailchimpConnector {
@@ -54,6 +64,7 @@ export class MailchimpConnector {
    */
   async upsertMember(member: MemberUpsert): Promise<MailchimpMember> {
     const json: Record<string, unknown> = { email_address: member.email, status_if_new: member.statusIfNew };
+    if (member.status) json.status = member.status;
     if (member.mergeFields && Object.keys(member.mergeFields).length > 0) json.merge_fields = member.mergeFields;
     const { data } = await this.http.call({
       connector: "mailchimp",
@@ -64,5 +75,29 @@ export class MailchimpConnector {
       schema: MailchimpMember,
     });
     return data;
+  }
+
+  /** PATCH …/members/{hash of `address`}; null when the list has no such member (404). */
+  async patchMember(address: string, patch: MemberPatch): Promise<MailchimpMember | null> {
+    try {
+      const { data } = await this.http.call({ connector: "mailchimp", method: "PATCH", url: this.memberUrl(address), headers: this.headers(), json: patch, schema: MailchimpMember });
+      return data;
+    } catch (error) {
+      if (error instanceof ActionFailure && error.details.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * DELETE …/members/{hash}: archives the member (Mailchimp keeps it, with its unsubscribe
+   * history, out of the audience). An unknown member is already as good as archived.
+   */
+  async archiveMember(address: string): Promise<void> {
+    try {
+      await this.http.call({ connector: "mailchimp", method: "DELETE", url: this.memberUrl(address), headers: this.headers(), schema: z.unknown() });
+    } catch (error) {
+      if (error instanceof ActionFailure && error.details.status === 404) return;
+      throw error;
+    }
   }
 }

@@ -50,6 +50,8 @@ export const actions = sqliteTable(
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
     lastStatus: integer("last_status"),
+    /** What the attempt found, when it did nothing or not only what was asked: `stale`, `echo`, `conflict`, … */
+    note: text("note"),
     /**
      * pending / failed: not to be attempted before this time. running: the end of the claim's
      * lease; until then only the holder of `claimToken` may run or settle the row, after it the
@@ -112,4 +114,39 @@ export const deadLetters = sqliteTable(
   ],
 );
 
-export const schema = { events, actions, auditLog, deadLetters };
+/**
+ * Which contact an email address belongs to: an email-platform event finds its contact here.
+ * It follows email changes (an address stays mapped after the contact moved on, so a late
+ * event for the old address still finds it); an address maps to one contact, the latest.
+ */
+export const contactEmails = sqliteTable(
+  "contact_emails",
+  {
+    email: text("email").primaryKey(),
+    contactKey: text("contact_key").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("contact_emails_contact").on(t.contactKey)],
+);
+
+/** A field both systems changed since the last sync, under the `escalate` policy, for a person to decide. */
+export const conflicts = sqliteTable(
+  "conflicts",
+  {
+    id: text("id").primaryKey(),
+    entityKey: text("entity_key").notNull(),
+    field: text("field").notNull(),
+    crmValue: text("crm_value"),
+    crmAt: integer("crm_at"),
+    emailValue: text("email_value"),
+    emailAt: integer("email_at"),
+    status: text("status", { enum: ["open", "resolved"] }).notNull(),
+    resolution: text("resolution", { enum: ["crm", "email"] }),
+    resolvedBy: text("resolved_by"),
+    resolvedAt: integer("resolved_at"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("conflicts_status_created").on(t.status, t.createdAt, t.id)],
+);
+
+export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts };

@@ -1,16 +1,16 @@
 /** Every flow, in one list: routing is "which flows match this event". */
+import type { Config } from "../config";
 import type { InboundEvent } from "../ingest/event";
-import { crmContactToEmail } from "./crm-contact-to-email";
+import { contactSync } from "./contact-sync";
 import type { Flow, FlowAction } from "./types";
 
-export const FLOWS: readonly Flow[] = [crmContactToEmail];
+export const FLOWS: readonly Flow[] = [contactSync];
 
 export interface RoutedAction {
   flow: string;
   action: FlowAction;
 }
 
-export function route(event: InboundEvent, flows: readonly Flow[] = FLOWS): RoutedAction[] {
-  return flows.filter((f) => f.matches(event)).flatMap((f) => f.actions.map((action) => ({ flow: f.name, action })));
+export function route(event: InboundEvent, config: Config, flows: readonly Flow[] = FLOWS): RoutedAction[] {
+  return flows.filter((f) => f.matches(event, config)).flatMap((f) => f.actions.map((action) => ({ flow: f.name, action })));
 }
-

@@ -2,9 +2,15 @@
  * A flow turns one kind of inbound event into independent actions. Each action is recorded
  * in the ledger on its own and retried on its own (CONTRACT 4.4), so an action must be safe to
  * run again after a crash: read current state, then write it idempotently.
+ *
+ * An action is either per event (`run`), or per entity (`runGroup`): the due attempts of every
+ * message of one entity group in a queue batch run together, so an entity's changes are decided
+ * in one place, in order, and written once (the contact sync through its Durable Object).
  */
 import type { Config } from "../config";
 import type { Connectors } from "../connectors";
+import type { ActionFailure } from "../connectors/errors";
+import type { Coordinators, EntityRecord } from "../entities/directory";
 import type { InboundEvent } from "../ingest/event";
 
 export interface ActionContext {
@@ -14,14 +20,47 @@ export interface ActionContext {
   connectors: Connectors;
 }
 
-export interface FlowAction {
+export interface EventAction {
   /** Unique across flows, stable forever: it is the ledger key. */
   name: string;
   run(ctx: ActionContext): Promise<void>;
 }
 
+export interface GroupContext {
+  /** The group's entity: `contact:<crm id>`, or `email:<address>` when no contact is known for it yet. */
+  entityKey: string;
+  /** The email index knows an address for this contact. */
+  known: boolean;
+  /** The group's messages due for this action, oldest source time first. */
+  items: { event: InboundEvent; attempt: number; replay: boolean }[];
+  config: Config;
+  connectors: Connectors;
+  coordinators: Coordinators;
+  /** Owns the entity's lease for this group. */
+  token: string;
+  leaseMs: number;
+  now(): number;
+}
+
+export type GroupOutcome =
+  /** Every item is done; `notes` says what each one did (`applied`, `stale`, `echo`, …). */
+  | { kind: "done"; notes: Map<string, string>; record: EntityRecord | null }
+  /** Another consumer invocation holds the entity: every item waits and comes back shortly. */
+  | { kind: "busy"; retryInMs: number }
+  /** A write failed: every item shares the failure (its retry plans the entity again). */
+  | { kind: "failed"; failure: ActionFailure; record: EntityRecord | null };
+
+export interface EntityAction {
+  name: string;
+  runGroup(ctx: GroupContext): Promise<GroupOutcome>;
+}
+
+export type FlowAction = EventAction | EntityAction;
+
+export const isEntityAction = (action: FlowAction): action is EntityAction => "runGroup" in action;
+
 export interface Flow {
   name: string;
-  matches(event: InboundEvent): boolean;
+  matches(event: InboundEvent, config: Config): boolean;
   actions: FlowAction[];
 }

@@ -4,13 +4,17 @@
 import { z } from "zod";
 import { sha256Hex } from "./crypto";
 
+/** The webhook sources. */
 export const SOURCES = ["hubspot", "mailchimp", "shopify"] as const;
 export type Source = (typeof SOURCES)[number];
+/** Every origin of an event: the webhook sources and Syncwire itself (a person's choice on a conflict). */
+export const EVENT_SOURCES = [...SOURCES, "syncwire"] as const;
+export type EventSource = (typeof EVENT_SOURCES)[number];
 
 export const InboundEvent = z.object({
   /** Derived from source + dedupeKey, so a provider's redelivery gets the same id. */
   id: z.string(),
-  source: z.enum(SOURCES),
+  source: z.enum(EVENT_SOURCES),
   /** The provider's own event type, e.g. `contact.creation`, `subscribe`, `orders/create`. */
   type: z.string(),
   dedupeKey: z.string(),
@@ -26,6 +30,6 @@ export const InboundEvent = z.object({
 });
 export type InboundEvent = z.infer<typeof InboundEvent>;
 
-export async function eventIdFor(source: Source, dedupeKey: string): Promise<string> {
+export async function eventIdFor(source: EventSource, dedupeKey: string): Promise<string> {
   return `evt_${(await sha256Hex(`${source}\u0000${dedupeKey}`)).slice(0, 32)}`;
 }

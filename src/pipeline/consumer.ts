@@ -9,6 +9,7 @@ import { ConfigError, DEFAULT_RETRY, getConfig } from "../config";
 import { createConnectors, redactorFor } from "../connectors";
 import { HttpClient } from "../connectors/http-client";
 import { createTransport } from "../connectors/transport";
+import { durableCoordinators } from "../entities/directory";
 import { describeIssues } from "../errors";
 import { FLOWS } from "../flows/registry";
 import { log } from "../observability/log";
@@ -41,6 +42,7 @@ export function pipelineDeps(env: Env): PipelineDeps {
     store: r2PayloadStore(env.PAYLOADS),
     config,
     flows: FLOWS,
+    coordinators: durableCoordinators(env.ENTITY),
     redactor,
     connectorsFor: (context, audit, deadline) => createConnectors(config, new HttpClient({ transport, audit, redactor, context, limit, deadline })),
     now: Date.now,

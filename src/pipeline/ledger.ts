@@ -14,6 +14,7 @@
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInserts, type AuditRecord } from "../audit/sink";
 import { events, schema } from "../db/schema";
+import { recordStatements, type EntityRecord } from "../entities/directory";
 import type { EventMessage } from "./message";
 import { payloadColumns } from "./payloads";
 
@@ -108,7 +109,8 @@ const SQL = {
   countDuplicate: `UPDATE events SET duplicates = duplicates + 1, updated_at = ? WHERE id = ?`,
   // Writes only where the claim still owns the row, once: a stale attempt cannot overwrite a
   // newer outcome. The token stays on the settled row: it names the claim that wrote it.
-  setActionState: `UPDATE actions SET state = ?, last_error = ?, last_status = ?, next_attempt_at = ?, updated_at = ?
+  // An attempt that could not start (its entity was busy elsewhere) gives its count back.
+  setActionState: `UPDATE actions SET state = ?, last_error = ?, last_status = ?, next_attempt_at = ?, note = ?, attempts = attempts - ?, updated_at = ?
     WHERE event_id = ? AND action = ? AND claim_token = ? AND state = 'running'`,
   // After its setActionState: only if that claim's outcome is what the row now holds. The id is
   // fixed when the attempt ends, so writing the same outcome twice keeps one dead letter.
@@ -157,6 +159,11 @@ type EventResult = { delivery_id: string; status: EventStatus; last_error: strin
  * (a payload that does not serialize) yields its Error instead of failing the others.
  */
 export async function claimEvents(db: Db, requests: ClaimRequest[], now: number): Promise<(Claim | Error)[]> {
+  return (await claimEventsWith(db, requests, now, [])).claims;
+}
+
+/** Claims, and runs `extra` read statements in the same round trip (the entity lookup). */
+export async function claimEventsWith(db: Db, requests: ClaimRequest[], now: number, extra: D1PreparedStatement[]): Promise<{ claims: (Claim | Error)[]; extra: D1Result[] }> {
   const built = requests.map((request) => {
     try {
       return claimStatements(db.$client, request, now);
@@ -164,9 +171,9 @@ export async function claimEvents(db: Db, requests: ClaimRequest[], now: number)
       return error instanceof Error ? error : new Error(String(error));
     }
   });
-  const results = await runBatch(db, built.flatMap((b) => (b instanceof Error ? [] : b)));
+  const results = await runBatch(db, [...built.flatMap((b) => (b instanceof Error ? [] : b)), ...extra]);
   let offset = 0;
-  return built.map((b, i) => {
+  const claims = built.map((b, i): Claim | Error => {
     if (b instanceof Error) return b;
     const mine = results.slice(offset, offset + b.length);
     offset += b.length;
@@ -186,6 +193,7 @@ export async function claimEvents(db: Db, requests: ClaimRequest[], now: number)
       leaseUntil: now + LEASE_MS,
     };
   });
+  return { claims, extra: results.slice(offset) };
 }
 
 export interface ActionUpdate {
@@ -194,6 +202,10 @@ export interface ActionUpdate {
   lastError: string | null;
   lastStatus: number | null;
   nextAttemptAt: number | null;
+  /** What the attempt found (`stale`, `echo`, …), when worth keeping. */
+  note?: string | null;
+  /** The attempt never started (its entity was busy): its count is given back. */
+  uncount?: boolean;
 }
 
 export interface DeadLetterRecord {
@@ -218,6 +230,8 @@ export interface Settlement {
   updates: ActionUpdate[];
   audit: AuditRecord[];
   deadLetters: DeadLetterRecord[];
+  /** What an entity group learned about its contact (email index, conflicts), carried by one of its messages. */
+  entity?: EntityRecord | null;
 }
 
 /** The statements that write one message's outcome: action states, event status, dead letters (audit rows: see below). */
@@ -225,11 +239,12 @@ function settleStatements(d1: D1Database, s: Settlement, now: number): D1Prepare
   const statements: D1PreparedStatement[] = [];
   if (s.duplicate) statements.push(d1.prepare(SQL.countDuplicate).bind(now, s.eventId));
   for (const u of s.updates) {
-    statements.push(d1.prepare(SQL.setActionState).bind(u.state, u.lastError, u.lastStatus, u.nextAttemptAt, now, s.eventId, u.action, s.token));
+    statements.push(d1.prepare(SQL.setActionState).bind(u.state, u.lastError, u.lastStatus, u.nextAttemptAt, u.note ?? null, u.uncount ? 1 : 0, now, s.eventId, u.action, s.token));
     const letter = s.deadLetters.find((d) => d.action === u.action);
     if (letter) statements.push(d1.prepare(SQL.insertDeadLetterIfSettled).bind(letter.id, letter.eventId, letter.action, letter.source, letter.reason, now, s.token));
   }
   if (s.status !== null) statements.push(d1.prepare(SQL.setEventStatus).bind(s.eventId, s.status.invalid ? 1 : 0, s.status.lastError, now, s.token));
+  if (s.entity) statements.push(...recordStatements(d1, s.entity, now));
   return statements;
 }
 

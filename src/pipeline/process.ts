@@ -12,15 +12,16 @@ import { AuditBuffer, type AuditSink } from "../audit/sink";
 import type { Redactor } from "../audit/redact";
 import type { Config } from "../config";
 import type { Connectors } from "../connectors";
-import { ActionFailure } from "../connectors/errors";
 import type { CallContext } from "../connectors/http-client";
+import { lookupStatement, readDirectory, type Coordinators, type Directory } from "../entities/directory";
 import { route, type RoutedAction } from "../flows/registry";
-import type { Flow, FlowAction } from "../flows/types";
+import { isEntityAction, type Flow } from "../flows/types";
 import { log } from "../observability/log";
-import { claimEvents, eventStatusOf, LEASE_MARGIN_MS, type ActionUpdate, type Claim, type Db, type DeadLetterRecord, type EventStatus, type LedgerRow, type Settlement } from "./ledger";
+import { attempt, unrouted, type AttemptResult } from "./attempts";
+import { runEntityActions } from "./groups";
+import { claimEventsWith, eventStatusOf, LEASE_MARGIN_MS, type Claim, type Db, type EventStatus, type LedgerRow, type Settlement } from "./ledger";
 import type { EventMessage } from "./message";
 import { resolvePayload, type PayloadStore } from "./payloads";
-import { pastMaxAge, retryDelaySeconds } from "./retry";
 import { Settler } from "./settle";
 
 export interface PipelineDeps {
@@ -28,6 +29,8 @@ export interface PipelineDeps {
   store: PayloadStore;
   config: Config;
   flows: readonly Flow[];
+  /** The entities' Durable Objects (the contact sync plans and settles through them). */
+  coordinators: Coordinators;
   redactor: Redactor;
   /** Connectors for one action attempt, recording every call into `audit`, sending none after `deadline`. */
   connectorsFor(context: CallContext, audit: AuditSink, deadline: number): Connectors;
@@ -48,12 +51,6 @@ export type Decide = (index: number, decision: Decision) => Promise<void>;
 interface Outcome {
   decision: Decision;
   settlement: Settlement | null;
-}
-
-interface AttemptResult {
-  update: ActionUpdate;
-  deadLetter: DeadLetterRecord | null;
-  invalid: boolean;
 }
 
 interface Work {
@@ -88,7 +85,7 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
       try {
         const event = await resolvePayload(deps.store, message.event);
         const resolved = { ...message, event };
-        work.push({ index, message: resolved, routed: route(event, deps.flows), token: crypto.randomUUID() });
+        work.push({ index, message: resolved, routed: route(event, deps.config, deps.flows), token: crypto.randomUUID() });
       } catch (error) {
         fail(index, error);
       }
@@ -96,22 +93,33 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
   );
   work.sort((a, b) => a.index - b.index);
 
-  const claims = await claimAll(deps, work);
+  const { claims, directory } = await claimAll(deps, work);
   const settler = new Settler(deps.db, deps.now, deps.redactor, work.length, deps.settleWindowMs);
+  // One group per entity: an email-platform event joins its contact's group when the index knows the address.
   const byEntity = new Map<string, number[]>();
   work.forEach((w, i) => {
-    const key = w.message.event.entityKey ?? w.message.event.id;
+    const key = groupKeyOf(w.message, directory);
     byEntity.set(key, [...(byEntity.get(key) ?? []), i]);
   });
   await Promise.all(
-    [...byEntity.values()].map(async (indexes) => {
+    [...byEntity].map(async ([key, indexes]) => {
+      const members = indexes.flatMap((i) => {
+        const claim = claims[i]!;
+        return claim instanceof Error ? [] : [{ index: i, message: work[i]!.message, routed: work[i]!.routed, claim }];
+      });
+      let grouped = new Map<number, Map<string, AttemptResult>>();
+      try {
+        grouped = await runEntityActions(deps, key, directory, members);
+      } catch (error) {
+        log("consumer_error", { entity: key, error: deps.redactor.redact(String(error)) }, "error");
+      }
       for (const i of indexes) {
         const w = work[i]!;
         let outcome: Outcome;
         try {
           const claim = claims[i]!;
           if (claim instanceof Error) throw claim;
-          outcome = await runClaim(deps, w, claim);
+          outcome = await runClaim(deps, w, claim, grouped.get(i) ?? new Map());
         } catch (error) {
           settler.skip();
           fail(w.index, error);
@@ -137,21 +145,37 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
   if (failed) throw failed.reason;
 }
 
-/** Claims in one round trip; when D1 rejects the batch (one bad message can), one by one. */
-async function claimAll(deps: PipelineDeps, work: Work[]): Promise<(Claim | Error)[]> {
+function groupKeyOf(message: EventMessage, directory: Directory): string {
+  const key = message.event.entityKey ?? message.event.id;
+  return key.startsWith("email:") ? (directory.byEmail.get(key.slice("email:".length)) ?? key) : key;
+}
+
+/**
+ * Claims in one round trip, reading the email index for the batch's entities in the same one;
+ * when D1 rejects the batch (one bad message can), one by one.
+ */
+async function claimAll(deps: PipelineDeps, work: Work[]): Promise<{ claims: (Claim | Error)[]; directory: Directory }> {
   const now = deps.now();
   const requests = work.map((w) => ({ message: w.message, routed: toLedger(w.routed), token: w.token }));
+  const keys = work.map((w) => w.message.event.entityKey ?? "");
+  const emails = keys.filter((k) => k.startsWith("email:")).map((k) => k.slice("email:".length));
+  const contacts = keys.filter((k) => k.startsWith("contact:"));
+  const lookup = emails.length + contacts.length > 0 ? [lookupStatement(deps.db.$client, emails, contacts)] : [];
   try {
-    return await claimEvents(deps.db, requests, now);
+    const { claims, extra } = await claimEventsWith(deps.db, requests, now, lookup);
+    return { claims, directory: readDirectory(extra[0]) };
   } catch {
-    return Promise.all(
+    const claims = await Promise.all(
       requests.map((request) =>
-        claimEvents(deps.db, [request], now).then(
-          (c) => c[0]!,
+        claimEventsWith(deps.db, [request], now, []).then(
+          (c) => c.claims[0]!,
           (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
         ),
       ),
     );
+    // Without the index every address is its own group; the contact sync looks it up in the CRM.
+    const directory = lookup.length > 0 ? await deps.db.$client.batch(lookup).then((r) => readDirectory(r[0]), () => readDirectory(undefined)) : readDirectory(undefined);
+    return { claims, directory };
   }
 }
 
@@ -159,7 +183,7 @@ function toLedger(routed: RoutedAction[]) {
   return routed.map((r) => ({ flow: r.flow, action: r.action.name }));
 }
 
-async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, claim: Claim): Promise<Outcome> {
+async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, claim: Claim, grouped: Map<string, AttemptResult>): Promise<Outcome> {
   const event = message.event;
   const where = { eventId: event.id, source: event.source, entity: event.entityKey };
   if (claim.kind === "duplicate") {
@@ -186,7 +210,10 @@ async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, cl
   const results = await Promise.all(
     claim.due.map((row) => {
       const flowAction = actionsByName.get(row.action);
-      return flowAction ? attempt(deps, message, flowAction, row.attempts, audit, deadline) : unrouted(message, row);
+      if (!flowAction) return unrouted(message, row);
+      if (!isEntityAction(flowAction)) return attempt(deps, message, flowAction, row.attempts, audit, deadline);
+      // Run with its entity group (groups.ts); missing only if the group failed before deciding.
+      return grouped.get(row.action) ?? { update: { action: row.action, state: "failed" as const, lastError: "the entity group failed before deciding", lastStatus: null, nextAttemptAt: deps.now() + 1_000 }, deadLetter: null, invalid: false };
     }),
   );
   const final = claim.actions.map((row) => {
@@ -205,8 +232,9 @@ async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, cl
       token,
       status: { invalid: results.some((r) => r.invalid), lastError: results.map((r) => r.update.lastError).find((e) => e !== null) ?? null },
       updates: results.map((r) => r.update),
-      audit: audit.drain(),
+      audit: [...results.flatMap((r) => r.audit ?? []), ...audit.drain()],
       deadLetters: results.flatMap((r) => (r.deadLetter ? [r.deadLetter] : [])),
+      entity: results.find((r) => r.entity)?.entity ?? null,
     },
   };
 }
@@ -221,55 +249,4 @@ function decideFrom(rows: Pick<LedgerRow, "state" | "nextAttemptAt">[], now: num
   if (waiting.length === 0) return { kind: "ack", status: eventStatusOf(rows.map((r) => r.state), false) };
   const next = Math.min(...waiting.map((r) => r.nextAttemptAt ?? now));
   return { kind: "retry", delaySeconds: Math.max(0, Math.ceil((next - now) / 1000)) };
-}
-
-/** A ledger row whose action no flow routes any more (renamed or removed by a deploy): dead, with the reason. */
-function unrouted(message: EventMessage, row: LedgerRow): AttemptResult {
-  const event = message.event;
-  const reason = `permanent: no flow routes action ${row.action} any more (renamed or removed by a deploy); restore it, then replay the event`;
-  log("action_attempt", { eventId: event.id, source: event.source, entity: event.entityKey, action: row.action, attempt: row.attempts, outcome: "dead", error: reason }, "warn");
-  return {
-    update: { action: row.action, state: "dead", lastError: reason, lastStatus: null, nextAttemptAt: null },
-    deadLetter: { id: `dl_${crypto.randomUUID()}`, eventId: event.id, action: row.action, source: event.source, reason },
-    invalid: false,
-  };
-}
-
-async function attempt(deps: PipelineDeps, message: EventMessage, flowAction: FlowAction, attemptNumber: number, audit: AuditSink, deadline: number): Promise<AttemptResult> {
-  const event = message.event;
-  const action = flowAction.name;
-  const started = deps.now();
-  const context: CallContext = { eventId: event.id, entityKey: event.entityKey, action, attempt: attemptNumber };
-  const base = { eventId: event.id, source: event.source, entity: event.entityKey, action, attempt: attemptNumber };
-  try {
-    await flowAction.run({ event, attempt: attemptNumber, config: deps.config, connectors: deps.connectorsFor(context, audit, deadline) });
-    log("action_attempt", { ...base, outcome: "done", durationMs: deps.now() - started });
-    return { update: { action, state: "done", lastError: null, lastStatus: null, nextAttemptAt: null }, deadLetter: null, invalid: false };
-  } catch (error) {
-    // Only ActionFailures know their kind. Anything else thrown by flow code is a bug or a
-    // payload it cannot handle: retrying cannot help, so it is dead-lettered (replayable).
-    const failure = error instanceof ActionFailure ? error : new ActionFailure("permanent", `unexpected error: ${String(error)}`);
-    // Every failure text passes the redactor before it is stored or logged.
-    const text = deps.redactor.redact(failure.message);
-    const now = deps.now();
-    const status = failure.details.status ?? null;
-    const durationMs = now - started;
-    if (failure.kind === "transient" && !pastMaxAge(deps.config.retry, message.retryFrom, now)) {
-      const delay = retryDelaySeconds(deps.config.retry, attemptNumber, failure.details.retryAfterMs ?? null, deps.random());
-      log("action_attempt", { ...base, outcome: "failed", status, error: text, durationMs, retryInSeconds: delay }, "warn");
-      return {
-        update: { action, state: "failed", lastError: text, lastStatus: status, nextAttemptAt: now + delay * 1000 },
-        deadLetter: null,
-        invalid: false,
-      };
-    }
-    const reason =
-      failure.kind === "transient" ? `gave up after RETRY_MAX_AGE (${deps.config.retry.maxAgeSeconds} s): ${text}` : `${failure.kind}: ${text}`;
-    log("action_attempt", { ...base, outcome: "dead", status, error: reason, durationMs }, "warn");
-    return {
-      update: { action, state: "dead", lastError: reason, lastStatus: status, nextAttemptAt: null },
-      deadLetter: { id: `dl_${crypto.randomUUID()}`, eventId: event.id, action, source: event.source, reason },
-      invalid: failure.kind === "invalid",
-    };
-  }
 }

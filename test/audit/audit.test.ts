@@ -36,7 +36,7 @@ it("records one row per outbound call, successes and failures, with no secret in
     "mailchimp PUT 500 transient",
   ]);
   const put = results[1]!;
-  expect(put).toMatchObject({ event_id: ok.event.id, entity_key: ok.event.entityKey, action: "crm-contact-to-email.subscribe", attempt: 1 });
+  expect(put).toMatchObject({ event_id: ok.event.id, entity_key: ok.event.entityKey, action: "contact-sync.apply", attempt: 1 });
   expect(String(put.url)).toMatch(/\/3\.0\/lists\/list0001\/members\/[0-9a-f]{32}$/);
   expect(JSON.parse(String(put.request_body))).toEqual({
     email_address: "audit.ok@example.com",

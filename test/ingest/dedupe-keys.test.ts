@@ -13,8 +13,8 @@ import { hubspotEvent, mailchimpRequest, signedHubSpot } from "../support/webhoo
 const send = (request: Request) => exports.default.fetch(request);
 const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
 
-/** A property change (no flow runs for it, so nothing calls the fake vendors). */
-const change = (overrides: Record<string, unknown>) => hubspotEvent(5_000_001, { subscriptionType: "contact.propertyChange", propertyName: "firstname", propertyValue: "Ada", ...overrides });
+/** A change of a property the sync does not carry (no flow runs for it, so nothing calls the fake vendors). */
+const change = (overrides: Record<string, unknown>) => hubspotEvent(5_000_001, { subscriptionType: "contact.propertyChange", propertyName: "jobtitle", propertyValue: "Ada", ...overrides });
 
 async function hubspotIds(body: string): Promise<string[]> {
   const res = await send(await signedHubSpot(body));

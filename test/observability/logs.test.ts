@@ -46,7 +46,7 @@ it("logs each step of a delivery as one JSON line with its ids, outcome and dura
   expect(attempts.find((l) => l.eventId === ok.event.id)).toMatchObject({
     source: "hubspot",
     entity: ok.event.entityKey,
-    action: "crm-contact-to-email.subscribe",
+    action: "contact-sync.apply",
     attempt: 1,
     outcome: "done",
     durationMs: expect.any(Number),

@@ -14,7 +14,7 @@ import { actionRow, capturingQueue, contactCreated, deliver, eventRow, seedLedge
 
 beforeEach(resetSandbox);
 
-const ACTION = "crm-contact-to-email.subscribe";
+const ACTION = "contact-sync.apply";
 const puts = async () => (await vendorRequests("mailchimp")).filter((r) => r.method === "PUT").length;
 
 async function newMessage() {

@@ -149,8 +149,8 @@ describe("an event no flow routes any more", () => {
     await env.DB.prepare("UPDATE actions SET state = 'failed', next_attempt_at = 0 WHERE event_id = ?").bind(message.event.id).run();
     const result = await consume([message], { ...pipelineDeps(env), flows: [] }, { attempts: 2 });
     expect(result.explicitAcks).toEqual(result.ids);
-    expect(await actionRow(message.event.id)).toMatchObject({ state: "dead", last_error: expect.stringMatching(/no flow routes action crm-contact-to-email\.subscribe/) });
+    expect(await actionRow(message.event.id)).toMatchObject({ state: "dead", last_error: expect.stringMatching(/no flow routes action contact-sync\.apply/) });
     expect((await eventRow(message.event.id))?.status).toBe("dead");
-    expect((await deadLettersOf(message.event.id)).map((l) => l.action)).toEqual(["crm-contact-to-email.subscribe"]);
+    expect((await deadLettersOf(message.event.id)).map((l) => l.action)).toEqual(["contact-sync.apply"]);
   });
 });

@@ -80,7 +80,7 @@ describe("events consumer", () => {
     expect((await eventRow(message.event.id))?.status).toBe("dead");
     const letters = await deadLettersOf(message.event.id);
     expect(letters).toHaveLength(1);
-    expect(letters[0]!.action).toBe("crm-contact-to-email.subscribe");
+    expect(letters[0]!.action).toBe("contact-sync.apply");
     expect(letters[0]!.reason).toMatch(/permanent: mailchimp PUT answered 400/);
   });
 

@@ -246,7 +246,7 @@ describe("pruneFinishedEvents", () => {
       .run();
     if (actionState) {
       await env.DB.prepare(
-        `INSERT INTO actions (event_id, action, flow, entity_key, state, attempts, created_at, updated_at) VALUES (?, 'crm-contact-to-email.subscribe', 'crm-contact-to-email', 'contact:1', ?, 1, ?, ?)`,
+        `INSERT INTO actions (event_id, action, flow, entity_key, state, attempts, created_at, updated_at) VALUES (?, 'contact-sync.apply', 'contact-sync', 'contact:1', ?, 1, ?, ?)`,
       )
         .bind(id, actionState, receivedAt, receivedAt)
         .run();

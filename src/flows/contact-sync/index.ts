@@ -1,0 +1,126 @@
+/**
+ * The two-way contact sync (CRM <-> email platform), one entity group at a time:
+ *
+ *   find the contact -> plan (its Durable Object) -> write both systems -> settle (its Durable Object)
+ *
+ * Finding the contact: an email-platform event whose address the index does not know is looked
+ * up in the CRM by email; a `subscribe` of an address the CRM does not have creates the contact
+ * there. A contact the index does not know yet (or a `contact.creation`, which carries no
+ * values) is read from the CRM first, so the plan knows its address.
+ * Two Durable Object requests per group, whatever its size.
+ */
+import { ActionFailure } from "../../connectors/errors";
+import type { HubSpotContact } from "../../connectors/hubspot";
+import { contactKey, type EntityRecord } from "../../entities/directory";
+import type { EntityInput } from "../../entities/plan";
+import type { Field, Observation } from "../../entities/sync-state";
+import type { Flow, GroupContext, GroupOutcome } from "../types";
+import { executeWrites } from "./execute";
+import { crmProperties, fromContact, inputOf, isContactEvent, normalizeEmail, sourceTime } from "./observe";
+
+export const CONTACT_SYNC_ACTION = "contact-sync.apply";
+
+export const contactSync: Flow = {
+  name: "contact-sync",
+  matches: (event, config) => isContactEvent(event, config.crm),
+  actions: [{ name: CONTACT_SYNC_ACTION, runGroup }],
+};
+
+/** The contact a group belongs to, with what the CRM was read or made to hold. */
+interface Found {
+  crmId: string;
+  observed: Observation[];
+  note?: string;
+}
+
+async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
+  const crm = ctx.config.crm;
+  let found: Found | null;
+  try {
+    found = await findContact(ctx);
+  } catch (error) {
+    return { kind: "failed", failure: asFailure(error), record: null };
+  }
+  if (found === null) {
+    const note = "no CRM contact has this address, and the event creates none";
+    return { kind: "done", notes: new Map(ctx.items.map((i) => [i.event.id, note])), record: null };
+  }
+  const key = contactKey(found.crmId);
+  const inputs: EntityInput[] = ctx.items.map((i) => inputOf(i.event, crm));
+  if (found.observed.length > 0) inputs.unshift({ eventId: "crm-read", kind: "observe", observations: found.observed });
+
+  const options = {
+    policy: ctx.config.conflictPolicy,
+    crmTakesSubscription: crm.subscriptionProperty !== null,
+    now: ctx.now(),
+    reassert: ctx.items.some((i) => i.replay),
+  };
+  const plan = await ctx.coordinators.plan(key, { token: ctx.token, leaseMs: ctx.leaseMs, inputs, options });
+  if (plan.kind === "busy") return { kind: "busy", retryInMs: plan.retryInMs };
+
+  const results = await executeWrites(plan.writes, found.crmId, ctx.connectors, crm);
+  await ctx.coordinators.settle(key, { token: ctx.token, now: ctx.now(), results: results.map(({ write, outcome, holds }) => ({ write, outcome, ...(holds ? { holds } : {}) })) });
+
+  const record: EntityRecord = { contactKey: key, emails: plan.emails, deleted: plan.deleted, conflicts: plan.conflicts };
+  const failed = results.find((r) => r.failure);
+  if (failed?.failure) return { kind: "failed", failure: failed.failure, record };
+  // A contact without an address cannot be in the email platform (CONTRACT 8: invalid, kept and visible).
+  if (plan.emails.length === 0 && !plan.deleted && ctx.items.some((i) => i.event.type === "contact.creation")) {
+    return { kind: "failed", failure: new ActionFailure("invalid", `HubSpot contact ${found.crmId} has no email`), record };
+  }
+  const written = results.map((r) => `${r.write.system}:${r.write.op}`).join(" ");
+  const notes = new Map(
+    plan.verdicts.filter((v) => v.eventId !== "crm-read").map((v) => [v.eventId, [summarize(v.verdicts), found.note, written && `wrote ${written}`].filter(Boolean).join("; ")]),
+  );
+  return { kind: "done", notes, record };
+}
+
+/** `applied` when any change was applied, else what the changes were (`stale`, `echo`, …). */
+function summarize(verdicts: string[]): string {
+  if (verdicts.length === 0) return "nothing to sync";
+  return [...new Set(verdicts)].join(", ");
+}
+
+async function findContact(ctx: GroupContext): Promise<Found | null> {
+  const crm = ctx.config.crm;
+  const hubspot = ctx.connectors.hubspot();
+  const readProperties = crmProperties(crm);
+  const readAt = (contact: HubSpotContact) => fromContact(contact, crm, ctx.now());
+
+  if (ctx.entityKey.startsWith("contact:")) {
+    const crmId = ctx.entityKey.slice("contact:".length);
+    const mustRead = !ctx.known || ctx.items.some((i) => i.event.type === "contact.creation");
+    const deleting = ctx.items.some((i) => i.event.type === "contact.deletion");
+    if (!mustRead || deleting) return { crmId, observed: [] };
+    const contact = await hubspot.findContact(crmId, readProperties, true);
+    // Gone from the CRM (deleted since): its deletion event says what to do.
+    return { crmId, observed: contact ? readAt(contact) : [] };
+  }
+
+  const address = ctx.entityKey.slice("email:".length);
+  const existing = await hubspot.findContactByEmail(address, readProperties, true);
+  if (existing) return { crmId: existing.id, observed: readAt(existing) };
+
+  const subscribe = ctx.items.find((i) => i.event.source === "mailchimp" && i.event.type === "subscribe");
+  if (!subscribe) return null;
+  // Someone subscribed in the email platform whom the CRM does not know: the contact is made
+  // there with what the subscribe says (HubSpot answers 409 with the id if it exists by now).
+  const input = inputOf(subscribe.event, crm);
+  const values: Partial<Record<Field, string>> = {};
+  if (input.kind === "observe") for (const o of input.observations) values[o.field] = o.value;
+  const properties: Record<string, string> = { email: values.email ?? normalizeEmail(address) };
+  if (values.firstname) properties.firstname = values.firstname;
+  if (values.lastname) properties.lastname = values.lastname;
+  if (crm.subscriptionProperty) properties[crm.subscriptionProperty] = "subscribed";
+  const made = await hubspot.createContact(properties);
+  const at = sourceTime(subscribe.event);
+  const observed: Observation[] = Object.entries(properties).flatMap(([property, value]): Observation[] => {
+    if (property === crm.subscriptionProperty) return [{ system: "crm", field: "subscription", value, at }];
+    return property === "email" || property === "firstname" || property === "lastname" ? [{ system: "crm", field: property, value, at }] : [];
+  });
+  return { crmId: made.id, observed: made.created ? observed : [], note: made.created ? `created CRM contact ${made.id}` : undefined };
+}
+
+function asFailure(error: unknown): ActionFailure {
+  return error instanceof ActionFailure ? error : new ActionFailure("permanent", `unexpected error: ${String(error)}`);
+}

@@ -1,0 +1,130 @@
+/**
+ * What a webhook says about a contact, as observations of the sync's fields (sync-state.ts).
+ *
+ * - HubSpot `contact.propertyChange` carries the property and its new value; `contact.creation`
+ *   carries nothing but the id, so the contact is read (observe.fromContact). `occurredAt` is ms.
+ * - Mailchimp carries the member's data; `fired_at` is whole seconds, UTC.
+ * - The CRM's subscription is derived: "lost" (CRM_LOST_PROPERTY = CRM_LOST_VALUE) or
+ *   CRM_SUBSCRIPTION_PROPERTY = `unsubscribed` is `unsubscribed`. Leaving "lost" says nothing:
+ *   an unsubscribe is never reversed by the sync.
+ */
+import type { Config } from "../../config";
+import type { HubSpotContact } from "../../connectors/hubspot";
+import type { EntityInput } from "../../entities/plan";
+import type { Field, Observation } from "../../entities/sync-state";
+import type { InboundEvent } from "../../ingest/event";
+
+export type CrmSettings = Config["crm"];
+
+export const normalizeEmail = (email: string): string => email.trim().toLowerCase();
+
+/** The CRM properties a contact read asks for. */
+export function crmProperties(crm: CrmSettings): string[] {
+  return [...new Set(["email", "firstname", "lastname", crm.lostProperty, crm.subscriptionProperty].filter((p): p is string => !!p))];
+}
+
+/**
+ * The source time of an event: the provider's, else when it arrived. Mailchimp's `fired_at`
+ * has whole seconds; its change happened somewhere in that second, and is taken to be at its
+ * end, so a person's change in the email platform is not lost as "older" than a CRM change
+ * made earlier in the same second. (An exact tie still goes to the CRM: sync-state.ts.)
+ */
+export function sourceTime(event: InboundEvent): number {
+  if (event.occurredAt === null) return event.receivedAt;
+  return event.source === "mailchimp" ? event.occurredAt + 999 : event.occurredAt;
+}
+
+/** The events the contact sync handles (others of these sources are recorded as ignored). */
+export function isContactEvent(event: InboundEvent, crm: CrmSettings): boolean {
+  if (event.source === "hubspot") {
+    if (event.type === "contact.creation" || event.type === "contact.deletion") return true;
+    return event.type === "contact.propertyChange" && crmField(String(event.payload.propertyName ?? ""), crm) !== null;
+  }
+  if (event.source === "mailchimp") return ["subscribe", "unsubscribe", "profile", "upemail", "cleaned"].includes(event.type);
+  return event.source === "syncwire" && event.type === "conflict.resolve";
+}
+
+function crmField(property: string, crm: CrmSettings): Field | "lost" | null {
+  if (property === "email" || property === "firstname" || property === "lastname") return property;
+  if (crm.subscriptionProperty && property === crm.subscriptionProperty) return "subscription";
+  if (crm.lostProperty && property === crm.lostProperty) return "lost";
+  return null;
+}
+
+/** The event as an input of its contact's Durable Object (a creation's values come from a read). */
+export function inputOf(event: InboundEvent, crm: CrmSettings): EntityInput {
+  const at = sourceTime(event);
+  const p = event.payload;
+  if (event.source === "hubspot") {
+    if (event.type === "contact.deletion") return { eventId: event.id, kind: "delete", at };
+    const observations: Observation[] = [];
+    if (event.type === "contact.propertyChange") {
+      const value = p.propertyValue === null || p.propertyValue === undefined ? "" : String(p.propertyValue);
+      const field = crmField(String(p.propertyName ?? ""), crm);
+      if (field === "lost") {
+        if (value === crm.lostValue) observations.push({ system: "crm", field: "subscription", value: "unsubscribed", at });
+      } else if (field === "subscription") {
+        if (value === "subscribed" || value === "unsubscribed") observations.push({ system: "crm", field, value, at });
+      } else if (field !== null) {
+        observations.push({ system: "crm", field, value: field === "email" ? normalizeEmail(value) : value, at });
+      }
+    }
+    return { eventId: event.id, kind: "observe", observations };
+  }
+  if (event.source === "syncwire") {
+    return { eventId: event.id, kind: "resolve", field: p.field as Field, conflictId: String(p.conflictId), choose: p.choose === "crm" ? "crm" : "email" };
+  }
+  return { eventId: event.id, kind: "observe", observations: mailchimpObservations(event.type, p, at) };
+}
+
+function mailchimpObservations(type: string, payload: Record<string, unknown>, at: number): Observation[] {
+  const data = (payload.data ?? {}) as Record<string, unknown>;
+  const merges = (data.merges ?? {}) as Record<string, unknown>;
+  const out: Observation[] = [];
+  const add = (field: Field, value: unknown) => {
+    if (typeof value === "string") out.push({ system: "email", field, value: field === "email" ? normalizeEmail(value) : value, at });
+  };
+  switch (type) {
+    case "subscribe":
+    case "profile":
+      add("email", data.email);
+      add("firstname", merges.FNAME);
+      add("lastname", merges.LNAME);
+      if (type === "subscribe") add("subscription", "subscribed");
+      break;
+    case "upemail":
+      add("email", data.new_email);
+      break;
+    // A cleaned address bounces: for the CRM it is as good as unsubscribed.
+    case "unsubscribe":
+    case "cleaned":
+      add("subscription", "unsubscribed");
+      break;
+  }
+  return out;
+}
+
+/**
+ * A contact as read from the CRM (with `propertiesWithHistory`), as observations: each value at
+ * the time its newest version was set, so a read does not make old values look new. Without
+ * history, every value counts from `fallback`.
+ */
+export function fromContact(contact: HubSpotContact, crm: CrmSettings, fallback: number): Observation[] {
+  const props = contact.properties;
+  const created = contact.createdAt ? Date.parse(contact.createdAt) : Number.NaN;
+  const since = (property: string | null): number | null => {
+    const newest = property ? contact.propertiesWithHistory?.[property]?.[0] : undefined;
+    const at = newest ? Date.parse(newest.timestamp) : Number.NaN;
+    return Number.isFinite(at) ? at : null;
+  };
+  const at = (property: string | null) => since(property) ?? (Number.isFinite(created) && contact.propertiesWithHistory ? created : fallback);
+  const out: Observation[] = [];
+  if (props.email) out.push({ system: "crm", field: "email", value: normalizeEmail(props.email), at: at("email") });
+  for (const field of ["firstname", "lastname"] as const) out.push({ system: "crm", field, value: props[field] ?? "", at: at(field) });
+  const lost = crm.lostProperty !== null && props[crm.lostProperty] === crm.lostValue;
+  const unsubscribed = crm.subscriptionProperty !== null && props[crm.subscriptionProperty] === "unsubscribed";
+  // "subscribed" is mostly implied (never lost, never unsubscribed): it dates from the newer of the two properties, or the contact's creation.
+  const subscriptionAt = Math.max(since(crm.lostProperty) ?? -Infinity, since(crm.subscriptionProperty) ?? -Infinity);
+  out.push({ system: "crm", field: "subscription", value: lost || unsubscribed ? "unsubscribed" : "subscribed", at: Number.isFinite(subscriptionAt) ? subscriptionAt : at(null) });
+  return out;
+}

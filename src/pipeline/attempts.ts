@@ -1,0 +1,92 @@
+/**
+ * One attempt of an action, as the ledger update it ends in: done, failed (retried on the
+ * schedule), dead (with its dead letter), or given back (its entity was busy elsewhere).
+ * Shared by per-event actions (here) and per-entity ones (groups.ts).
+ */
+import type { AuditRecord, AuditSink } from "../audit/sink";
+import { ActionFailure } from "../connectors/errors";
+import type { CallContext } from "../connectors/http-client";
+import type { EntityRecord } from "../entities/directory";
+import type { EventAction } from "../flows/types";
+import type { InboundEvent } from "../ingest/event";
+import { log } from "../observability/log";
+import type { ActionUpdate, DeadLetterRecord, LedgerRow } from "./ledger";
+import type { EventMessage } from "./message";
+import type { PipelineDeps } from "./process";
+import { pastMaxAge, retryDelaySeconds } from "./retry";
+
+export interface AttemptResult {
+  update: ActionUpdate;
+  deadLetter: DeadLetterRecord | null;
+  invalid: boolean;
+  /** Written with this message's settle: what its entity group learned, and the group's audit rows. */
+  entity?: EntityRecord | null;
+  audit?: AuditRecord[];
+}
+
+const where = (event: InboundEvent, action: string, attempt: number) => ({ eventId: event.id, source: event.source, entity: event.entityKey, action, attempt });
+
+/** A ledger row whose action no flow routes any more (renamed or removed by a deploy): dead, with the reason. */
+export function unrouted(message: EventMessage, row: LedgerRow): AttemptResult {
+  const event = message.event;
+  const reason = `permanent: no flow routes action ${row.action} any more (renamed or removed by a deploy); restore it, then replay the event`;
+  log("action_attempt", { ...where(event, row.action, row.attempts), outcome: "dead", error: reason }, "warn");
+  return {
+    update: { action: row.action, state: "dead", lastError: reason, lastStatus: null, nextAttemptAt: null },
+    deadLetter: { id: `dl_${crypto.randomUUID()}`, eventId: event.id, action: row.action, source: event.source, reason },
+    invalid: false,
+  };
+}
+
+export async function attempt(deps: PipelineDeps, message: EventMessage, flowAction: EventAction, attemptNumber: number, audit: AuditSink, deadline: number): Promise<AttemptResult> {
+  const event = message.event;
+  const action = flowAction.name;
+  const started = deps.now();
+  const context: CallContext = { eventId: event.id, entityKey: event.entityKey, action, attempt: attemptNumber };
+  try {
+    await flowAction.run({ event, attempt: attemptNumber, config: deps.config, connectors: deps.connectorsFor(context, audit, deadline) });
+    return done(deps, event, action, attemptNumber, started, null);
+  } catch (error) {
+    return failed(deps, message, action, attemptNumber, error, started);
+  }
+}
+
+export function done(deps: PipelineDeps, event: InboundEvent, action: string, attemptNumber: number, started: number, note: string | null): AttemptResult {
+  log("action_attempt", { ...where(event, action, attemptNumber), outcome: "done", ...(note ? { note } : {}), durationMs: deps.now() - started });
+  return { update: { action, state: "done", lastError: null, lastStatus: null, nextAttemptAt: null, note }, deadLetter: null, invalid: false };
+}
+
+/** The attempt could not start: back to pending, due after `delayMs`, its count given back. */
+export function givenBack(deps: PipelineDeps, event: InboundEvent, action: string, attemptNumber: number, delayMs: number, note: string): AttemptResult {
+  log("action_attempt", { ...where(event, action, attemptNumber), outcome: "waiting", note, retryInMs: delayMs });
+  return { update: { action, state: "pending", lastError: null, lastStatus: null, nextAttemptAt: deps.now() + delayMs, note, uncount: true }, deadLetter: null, invalid: false };
+}
+
+export function failed(deps: PipelineDeps, message: EventMessage, action: string, attemptNumber: number, error: unknown, started: number): AttemptResult {
+  const event = message.event;
+  const base = where(event, action, attemptNumber);
+  // Only ActionFailures know their kind. Anything else thrown by flow code is a bug or a
+  // payload it cannot handle: retrying cannot help, so it is dead-lettered (replayable).
+  const failure = error instanceof ActionFailure ? error : new ActionFailure("permanent", `unexpected error: ${String(error)}`);
+  // Every failure text passes the redactor before it is stored or logged.
+  const text = deps.redactor.redact(failure.message);
+  const now = deps.now();
+  const status = failure.details.status ?? null;
+  const durationMs = now - started;
+  if (failure.kind === "transient" && !pastMaxAge(deps.config.retry, message.retryFrom, now)) {
+    const delay = retryDelaySeconds(deps.config.retry, attemptNumber, failure.details.retryAfterMs ?? null, deps.random());
+    log("action_attempt", { ...base, outcome: "failed", status, error: text, durationMs, retryInSeconds: delay }, "warn");
+    return {
+      update: { action, state: "failed", lastError: text, lastStatus: status, nextAttemptAt: now + delay * 1000 },
+      deadLetter: null,
+      invalid: false,
+    };
+  }
+  const reason = failure.kind === "transient" ? `gave up after RETRY_MAX_AGE (${deps.config.retry.maxAgeSeconds} s): ${text}` : `${failure.kind}: ${text}`;
+  log("action_attempt", { ...base, outcome: "dead", status, error: reason, durationMs }, "warn");
+  return {
+    update: { action, state: "dead", lastError: reason, lastStatus: status, nextAttemptAt: null },
+    deadLetter: { id: `dl_${crypto.randomUUID()}`, eventId: event.id, action, source: event.source, reason },
+    invalid: failure.kind === "invalid",
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * The decisions of the contact sync, on the pure state (the Durable Object stores exactly this
+ * around the same functions): order by source time, stale changes, echoes, conflicts under both
+ * policies, and the unsubscribe that is never reversed.
+ */
+import { describe, expect, it } from "vitest";
+import { applyInputs, applyOutcomes, planWrites, type EntityInput, type Lifecycle, type PlanOptions, type Write } from "../../src/entities/plan";
+import { emptyState, type ConflictPolicy, type EntityState, type Field, type Observation, type System } from "../../src/entities/sync-state";
+
+class Sim {
+  state: EntityState = emptyState();
+  life: Lifecycle = { deletedAt: null, archived: false };
+  // Our clock and the sources' share an epoch, as they do in production (echoes are matched by time).
+  now = 0;
+  conflicts = 0;
+  constructor(private readonly policy: ConflictPolicy = "latest-wins") {}
+
+  options(extra: Partial<PlanOptions> = {}): PlanOptions {
+    return { policy: this.policy, crmTakesSubscription: true, now: this.now, ...extra };
+  }
+
+  /** One group: inputs in, writes planned (not yet confirmed). */
+  plan(inputs: EntityInput[], extra: Partial<PlanOptions> = {}) {
+    this.now += 1000;
+    const verdicts = applyInputs(this.state, this.life, inputs, this.options(extra), () => `cf_${++this.conflicts}`);
+    return { verdicts: verdicts.flatMap((v) => v.verdicts), writes: planWrites(this.state, this.life, this.options(extra)) };
+  }
+
+  settle(writes: Write[], outcome: "ok" | "failed" | "rejected" = "ok") {
+    applyOutcomes(this.state, this.life, writes.map((write) => ({ write, outcome })), this.now);
+  }
+
+  /** Plan and confirm every write. */
+  step(inputs: EntityInput[]) {
+    const planned = this.plan(inputs);
+    this.settle(planned.writes);
+    return planned;
+  }
+
+  held(system: System): Record<Field, string | undefined> {
+    const f = this.state.fields;
+    return { email: f.email[system]?.value, firstname: f.firstname[system]?.value, lastname: f.lastname[system]?.value, subscription: f.subscription[system]?.value };
+  }
+}
+
+let ids = 0;
+const obs = (system: System, field: Field, value: string, at: number): EntityInput => ({ eventId: `e${++ids}`, kind: "observe", observations: [{ system, field, value, at }] });
+
+/** mulberry32, for shuffles that are the same on every run. */
+function shuffled<T>(items: T[], seed: number): T[] {
+  const out = [...items];
+  let s = seed;
+  const random = () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+describe("order by source time", () => {
+  // 20 changes to one contact from both systems, each field changed several times.
+  const changes: Observation[] = Array.from({ length: 20 }, (_, i) => {
+    const field = (["email", "firstname", "lastname", "firstname", "email"] as const)[i % 5]!;
+    const system: System = i % 3 === 0 ? "email" : "crm";
+    return { system, field, value: field === "email" ? `v${i}@example.com` : `name-${i}`, at: 10_000 + i * 1000 };
+  });
+  const newest = (field: Field) => changes.filter((c) => c.field === field).at(-1)!.value;
+
+  for (const seed of [1, 2, 3, 42, 2026]) {
+    it(`ends in the newest state on both sides in shuffled order (seed ${seed})`, () => {
+      const sim = new Sim();
+      sim.step([{ eventId: "seed", kind: "observe", observations: [{ system: "crm", field: "email", value: "v-start@example.com", at: 1 }] }]);
+      for (const c of shuffled(changes, seed)) sim.step([{ eventId: `c${c.at}`, kind: "observe", observations: [c] }]);
+      for (const field of ["email", "firstname", "lastname"] as const) {
+        expect(sim.state.fields[field].desired?.value).toBe(newest(field));
+        expect(sim.held("crm")[field]).toBe(newest(field));
+        expect(sim.held("email")[field]).toBe(newest(field));
+      }
+      // Nothing left to write once everything has arrived.
+      expect(sim.plan([]).writes).toEqual([]);
+    });
+  }
+
+  it("records a change older than the applied one as stale, and writes nothing for it", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "firstname", "New", 5000)]);
+    const late = sim.plan([obs("crm", "firstname", "Old", 4000)]);
+    expect(late.verdicts).toEqual(["stale"]);
+    expect(late.writes).toEqual([]);
+    expect(sim.held("email").firstname).toBe("New");
+  });
+
+  it("breaks a cross-system tie for the CRM (Mailchimp has whole seconds only)", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000)]);
+    sim.step([obs("crm", "lastname", "Crm", 60_000)]);
+    expect(sim.plan([obs("email", "lastname", "Email", 60_000)]).verdicts).toEqual(["stale"]);
+    expect(sim.state.fields.lastname.desired?.value).toBe("Crm");
+  });
+});
+
+describe("echoes", () => {
+  it("recognizes the webhook reporting our own write, even before the write's settle lands", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000)]);
+    const planned = sim.plan([obs("crm", "firstname", "Ann", 50_000)]);
+    expect(planned.writes).toEqual([expect.objectContaining({ system: "email", op: "patch", set: { firstname: "Ann" } })]);
+    // The vendor fires before our settle: still an echo, and nothing goes back to the CRM.
+    const back = sim.plan([obs("email", "firstname", "Ann", 50_500)]);
+    expect(back.verdicts).toEqual(["echo"]);
+    expect(back.writes).toEqual([]);
+    sim.settle(planned.writes);
+    expect(sim.plan([]).writes).toEqual([]);
+  });
+
+  it("takes a genuine later change back to the same value as a change, not as an echo", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000)]);
+    sim.step([obs("crm", "firstname", "Ann", 50_000)]);
+    expect(sim.step([obs("email", "firstname", "Ann", 50_500)]).verdicts).toEqual(["echo"]);
+    expect(sim.step([obs("email", "firstname", "Bob", 60_000)]).writes).toEqual([expect.objectContaining({ system: "crm", set: { firstname: "Bob" } })]);
+    const again = sim.step([obs("email", "firstname", "Ann", 70_000)]);
+    expect(again.verdicts).toEqual(["applied"]);
+    expect(again.writes).toEqual([expect.objectContaining({ system: "crm", set: { firstname: "Ann" } })]);
+  });
+});
+
+describe("conflicts: both systems changed a field since the last sync", () => {
+  function outage(policy: ConflictPolicy) {
+    const sim = new Sim(policy);
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "lastname", "Start", 1000)]);
+    // The CRM's change cannot reach the email platform (down)...
+    const crmChange = sim.plan([obs("crm", "lastname", "FromCrm", 10_000)]);
+    sim.settle(crmChange.writes, "failed");
+    // ...and a person changes the same field there meanwhile, later.
+    const emailChange = sim.plan([obs("email", "lastname", "FromEmail", 20_000)]);
+    return { sim, emailChange };
+  }
+
+  it("latest-wins writes the newer value to both sides", () => {
+    const { sim, emailChange } = outage("latest-wins");
+    expect(emailChange.verdicts).toEqual(["applied"]);
+    expect(emailChange.writes).toEqual([expect.objectContaining({ system: "crm", set: { lastname: "FromEmail" } })]);
+    sim.settle(emailChange.writes);
+    expect(sim.held("crm").lastname).toBe("FromEmail");
+    expect(sim.held("email").lastname).toBe("FromEmail");
+    expect(sim.plan([]).writes).toEqual([]);
+  });
+
+  it("latest-wins keeps the newer CRM change over an older email one that arrives later", () => {
+    const sim = new Sim("latest-wins");
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "lastname", "Start", 1000)]);
+    sim.settle(sim.plan([obs("crm", "lastname", "FromCrm", 30_000)]).writes, "failed");
+    const older = sim.plan([obs("email", "lastname", "FromEmail", 20_000)]);
+    expect(older.verdicts).toEqual(["superseded"]);
+    expect(older.writes).toEqual([expect.objectContaining({ system: "email", set: { lastname: "FromCrm" } })]);
+  });
+
+  it("escalate writes neither side, opens one conflict, and applies the person's choice", () => {
+    const { sim, emailChange } = outage("escalate");
+    expect(emailChange.verdicts).toEqual(["conflict"]);
+    expect(emailChange.writes).toEqual([]);
+    const conflict = sim.state.fields.lastname.conflict!;
+    expect(conflict).toMatchObject({ field: "lastname", crm: { value: "FromCrm", at: 10_000 }, email: { value: "FromEmail", at: 20_000 } });
+    // Retries while it is open: still nothing written, still one conflict.
+    expect(sim.plan([]).writes).toEqual([]);
+    expect(sim.conflicts).toBe(1);
+    const resolved = sim.step([{ eventId: "r", kind: "resolve", field: "lastname", conflictId: conflict.id, choose: "crm" }]);
+    expect(resolved.writes).toEqual([expect.objectContaining({ system: "email", set: { lastname: "FromCrm" } })]);
+    expect(sim.held("email").lastname).toBe("FromCrm");
+    expect(sim.state.fields.lastname.conflict).toBeNull();
+  });
+});
+
+describe("subscriptions", () => {
+  it("never subscribes an unsubscribed member again, whatever the CRM says later", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "subscription", "subscribed", 1000)]);
+    const unsub = sim.step([obs("email", "subscription", "unsubscribed", 5000)]);
+    expect(unsub.writes).toEqual([expect.objectContaining({ system: "crm", set: { subscription: "unsubscribed" } })]);
+    const resub = sim.step([obs("crm", "subscription", "subscribed", 9000)]);
+    expect(resub.writes).toEqual([]);
+  });
+});
+
+describe("a late webhook and our own later write", () => {
+  it("writes a winning change back to the system our later write overwrote it in", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "lastname", "Start", 1000)]);
+    // The CRM's change reaches the email platform (our write, confirmed at sim.now)...
+    sim.now = 20_000;
+    sim.step([obs("crm", "lastname", "FromCrm", 10_000)]);
+    const writtenAt = sim.now;
+    // ...where a person had changed the same field a moment later than the CRM did, before our
+    // write landed: its webhook arrives now. It wins, and the email platform needs it back.
+    const late = sim.plan([obs("email", "lastname", "FromEmail", writtenAt - 500)]);
+    expect(late.verdicts).toEqual(["applied"]);
+    expect(late.writes).toEqual([
+      expect.objectContaining({ system: "crm", set: { lastname: "FromEmail" } }),
+      expect.objectContaining({ system: "email", set: { lastname: "FromEmail" } }),
+    ]);
+  });
+});
