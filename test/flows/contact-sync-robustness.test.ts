@@ -7,11 +7,13 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { subscriberHash } from "../../src/connectors/mailchimp";
 import { eventIdFor } from "../../src/ingest/event";
-import { newDelivery, type EventMessage } from "../../src/pipeline/message";
+import type { EventMessage } from "../../src/pipeline/message";
 import { pipelineDeps } from "../../src/pipeline/consumer";
+import { durableCoordinators, type Coordinators } from "../../src/entities/directory";
+import { callWorker } from "../http/admin-support";
 import { crmChanged, crmCreated, emailProfile } from "../support/contacts";
 import { consume, deliver } from "../support/messages";
-import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, mailchimpMember, resetSandbox, sandboxFetch, setFaults, vendorRequests, type LoggedRequest } from "../support/sandbox";
+import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, mailchimpMember, resetSandbox, sandboxFetch, setFaults, vendorRequests, waitFor, type LoggedRequest } from "../support/sandbox";
 
 beforeEach(resetSandbox);
 
@@ -186,23 +188,14 @@ describe("a conflict during an outage of the email platform", () => {
     expect((await crmContact(id)).lastname).toBe("FromCrm");
     expect(await mailchimpMember(email)).toMatchObject({ merge_fields: expect.objectContaining({ LNAME: "FromEmail" }) });
 
+    // A person chooses the CRM's value through the operations API; the real queue carries it.
     const conflictId = String(results[0]!.id);
-    const resolution = newDelivery(
-      {
-        id: await eventIdFor("syncwire", `${conflictId}:crm`),
-        source: "syncwire",
-        type: "conflict.resolve",
-        dedupeKey: `${conflictId}:crm`,
-        entityKey: `contact:${id}`,
-        receivedAt: Date.now(),
-        occurredAt: Date.now(),
-        payload: { conflictId, field: "lastname", choose: "crm", by: "test" },
-      },
-      Date.now(),
-    );
-    await consume([resolution], escalate());
+    const answer = await callWorker(`/api/conflicts/${conflictId}/resolve`, { json: { choose: "crm", by: "ops@example.com" } });
+    expect(answer.status).toBe(202);
+    expect(((await answer.json()) as { eventId: string }).eventId).toBe(await eventIdFor("syncwire", `${conflictId}:crm`));
+    await waitFor(async () => ((await mailchimpMember(email))?.merge_fields as Record<string, string>)?.LNAME === "FromCrm", 10_000, "the choice in Mailchimp");
     expect((await crmContact(id)).lastname).toBe("FromCrm");
-    expect(await mailchimpMember(email)).toMatchObject({ merge_fields: expect.objectContaining({ LNAME: "FromCrm" }) });
+    expect(await env.DB.prepare("SELECT status, resolution, resolved_by FROM conflicts WHERE id = ?").bind(conflictId).first()).toEqual({ status: "resolved", resolution: "crm", resolved_by: "ops@example.com" });
   });
 });
 
@@ -240,5 +233,29 @@ describe("concurrent consumer invocations", () => {
       // No write repeated: each one carries a value the member did not have yet.
       expect(new Set(mine).size).toBe(mine.length);
     }
+  });
+});
+
+describe("Durable Object requests", () => {
+  it("are at most two per distinct contact of a batch, however many events each has", async () => {
+    const contacts = await Promise.all(Array.from({ length: 10 }, async (_, c) => {
+      const email = unique(`do${c}`);
+      return { id: await createCrmContact({ email, firstname: "F", lastname: "L" }), email };
+    }));
+    const messages: EventMessage[] = [];
+    for (const c of contacts) {
+      messages.push(await crmCreated(c.id));
+      for (let i = 1; i <= 4; i++) messages.push(await crmChanged(c.id, "lastname", `L${i}`, Date.now() + i * 1000));
+    }
+    const calls: string[] = [];
+    const real = durableCoordinators(env.ENTITY);
+    const counting: Coordinators = {
+      plan: (key, request) => (calls.push(`plan ${key}`), real.plan(key, request)),
+      settle: (key, request) => (calls.push(`settle ${key}`), real.settle(key, request)),
+    };
+    const result = await consume(messages, { ...pipelineDeps(env), coordinators: counting });
+    expect(result.explicitAcks).toHaveLength(50);
+    expect(calls).toHaveLength(2 * contacts.length);
+    expect(new Set(calls).size).toBe(calls.length);
   });
 });

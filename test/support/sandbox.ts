@@ -19,12 +19,30 @@ export async function sandboxFetch(path: string, init: RequestInit = {}): Promis
  * Empties the fakes and turns their webhooks off: these tests feed the consumer by hand, and
  * a fake's webhook would add events of its own. Echo tests turn them on (`sandboxWebhooks`).
  */
-export async function resetSandbox(): Promise<void> {
+export async function resetSandbox(options: { webhooks?: boolean } = {}): Promise<void> {
   for (const vendor of ["hubspot", "mailchimp"]) {
     const res = await sandboxFetch(`/${vendor}/_sandbox/reset`, { method: "POST" });
     if (!res.ok) throw new Error(`reset ${vendor}: ${res.status}`);
+    // A reset restores the sandbox's default webhooks (on).
+    if (options.webhooks) continue;
     const quiet = await sandboxFetch(`/${vendor}/_sandbox/webhooks`, { method: "DELETE" });
     if (!quiet.ok) throw new Error(`webhooks off ${vendor}: ${quiet.status}`);
+  }
+}
+
+/** Waits until neither fake has received a call for `quietMs`; fails after `timeoutMs` (an echo loop never goes quiet). */
+export async function untilQuiet(quietMs = 1_500, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let since = Date.now();
+  for (;;) {
+    const count = (await vendorRequests("hubspot")).length + (await vendorRequests("mailchimp")).length;
+    if (count !== last) {
+      last = count;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    if (Date.now() > deadline) throw new Error(`the fakes were still being called after ${timeoutMs} ms: an echo loop?`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
