@@ -155,8 +155,19 @@ export interface MailchimpTally {
   requests: number;
 }
 
+export interface HubSpotTally {
+  /** Successful contact PATCHes per contact id, with the `lastname` each one set (undefined: none). */
+  patchesByContact: Map<string, (string | undefined)[]>;
+  /** performance.now() of the last 2xx PATCH, when the fake had its answer ready. */
+  lastPatchOkAt: number;
+  patchesFailed: number;
+  gets: number;
+  /** Searches and creations (POST): an email-platform event whose address the index did not know. */
+  posts: number;
+}
+
 export interface VendorFakes {
-  hubspot: Served & { service: FakeService<FakeHubSpotState>; gets: () => number };
+  hubspot: Served & { service: FakeService<FakeHubSpotState>; gets: () => number; tally: HubSpotTally };
   mailchimp: Served & { tally: MailchimpTally };
   close(): Promise<void>;
 }
@@ -164,6 +175,8 @@ export interface VendorFakes {
 export interface Contact {
   id: string;
   email: string;
+  firstname: string;
+  lastname: string;
 }
 
 /**
@@ -176,25 +189,38 @@ export async function startVendorFakes(contactCount: number, random: () => numbe
   const contacts: Contact[] = [];
   for (let i = 0; i < contactCount; i++) {
     const email = `bench.${i}.${Math.floor(random() * 1e9).toString(36)}@example.com`;
+    const firstname = `First${i}`;
+    const lastname = `Last${i}`;
     const response = await hubspotService.handle(
       new Request("http://fake/crm/v3/objects/contacts", {
         method: "POST",
         headers: { authorization: `Bearer ${CREDENTIALS.hubspotToken}`, "content-type": "application/json" },
-        body: JSON.stringify({ properties: { email, firstname: `First${i}`, lastname: `Last${i}` } }),
+        body: JSON.stringify({ properties: { email, firstname, lastname } }),
       }),
       "/crm/v3/objects/contacts",
     );
     if (response.status !== 201) throw new Error(`seeding contact ${i} failed: ${response.status} ${await response.text()}`);
     const { id } = (await response.json()) as { id: string };
-    contacts.push({ id, email });
+    contacts.push({ id, email, firstname, lastname });
   }
   hubspotService.state.requests = [];
 
-  let hubspotGets = 0;
+  const hubspotTally: HubSpotTally = { patchesByContact: new Map(), lastPatchOkAt: 0, patchesFailed: 0, gets: 0, posts: 0 };
   const hubspotHandler = mountFake(hubspotService);
   const hubspot = await serveFetch(async (req) => {
-    if (req.method === "GET") hubspotGets++;
-    return hubspotHandler(req);
+    const contactId = /\/crm\/v3\/objects\/contacts\/([^/?]+)$/.exec(new URL(req.url).pathname)?.[1];
+    if (req.method === "GET") hubspotTally.gets++;
+    if (req.method === "POST") hubspotTally.posts++;
+    if (req.method !== "PATCH" || contactId === undefined) return hubspotHandler(req);
+    const sent = (await req.clone().json().catch(() => null)) as { properties?: Record<string, string> } | null;
+    const response = await hubspotHandler(req);
+    if (response.ok) {
+      hubspotTally.patchesByContact.set(contactId, [...(hubspotTally.patchesByContact.get(contactId) ?? []), sent?.properties?.lastname]);
+      hubspotTally.lastPatchOkAt = performance.now();
+    } else {
+      hubspotTally.patchesFailed++;
+    }
+    return response;
   });
   const closeHubspot = track(() => hubspot.close());
 
@@ -218,7 +244,7 @@ export async function startVendorFakes(contactCount: number, random: () => numbe
 
   return {
     contacts,
-    hubspot: { url: hubspot.url, close: closeHubspot, service: hubspotService, gets: () => hubspotGets },
+    hubspot: { url: hubspot.url, close: closeHubspot, service: hubspotService, gets: () => hubspotTally.gets, tally: hubspotTally },
     mailchimp: { url: mailchimp.url, close: closeMailchimp, tally },
     close: async () => {
       await closeHubspot();

@@ -5,11 +5,16 @@
  * - Queues: messages written (send/sendBatch), delivered to the consumer, acked, retried;
  * - D1: round trips, statements, and `meta.rows_read` / `meta.rows_written` of every result
  *   (Miniflare fills these from SQLite's own cursor counters, as D1 does);
- * - Durable Objects: stub requests (fetch or RPC) on either namespace;
+ * - Durable Objects: stub requests (fetch or RPC) on either namespace, whether the stub came
+ *   from `get(id)` or `getByName(name)`: every call on a stub is one billed request;
+ * - Workers: consumer invocations, and per invocation (one queue batch) its messages, the
+ *   distinct entities they name, the Durable Object requests it made and the distinct objects
+ *   it addressed (attributed through AsyncLocalStorage, so overlapping invocations stay apart);
  * - R2: class A (put, list) and class B (get) operations on the payload store.
  * `GET /__bench/meter` answers the totals; every other request goes to the worker untouched.
  * The wrappers add a few function calls per binding call and nothing on the network.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import worker from "../src/index";
 
 export { EntityCoordinator, SandboxHost } from "../src/index";
@@ -28,11 +33,27 @@ export interface BindingMeter {
   /** `.raw()` results carry no meta; counted so a gap in the row figures is visible. */
   d1UnmeteredStatements: number;
   durableObjectRequests: number;
+  /** The same requests by binding (ENTITY, SANDBOX_HOST). */
+  durableObjectRequestsByNamespace: Record<string, number>;
+  /** One entry per consumer invocation, in the order they started. */
+  batches: BatchStat[];
   /** R2 operations on the payload store (large events only). */
   r2ClassA: number;
   r2ClassB: number;
   /** Where the consumer's time goes (wall ms; overlapping calls add up). */
-  timing: { queueBatches: number; queueBatchMs: number; d1Ms: number; outboundFetches: number; outboundFetchMs: number };
+  timing: { queueBatches: number; queueBatchMs: number; d1Ms: number; outboundFetches: number; outboundFetchMs: number; durableObjectMs: number };
+}
+
+/** What one consumer invocation (one queue batch) did. */
+export interface BatchStat {
+  queue: string;
+  messages: number;
+  /** Distinct `event.entityKey` of the batch's messages, before the email index joins any. */
+  entityKeys: number;
+  durableObjectRequests: number;
+  /** Distinct objects addressed (`getByName` names, `get` ids): the entities that reached a Durable Object. */
+  durableObjects: number;
+  ms: number;
 }
 
 const meter: BindingMeter = {
@@ -47,13 +68,22 @@ const meter: BindingMeter = {
   d1ByStatement: {},
   d1UnmeteredStatements: 0,
   durableObjectRequests: 0,
+  durableObjectRequestsByNamespace: {},
+  batches: [],
   r2ClassA: 0,
   r2ClassB: 0,
-  timing: { queueBatches: 0, queueBatchMs: 0, d1Ms: 0, outboundFetches: 0, outboundFetchMs: 0 },
+  timing: { queueBatches: 0, queueBatchMs: 0, d1Ms: 0, outboundFetches: 0, outboundFetchMs: 0, durableObjectMs: 0 },
 };
 
+/** The invocation a binding call belongs to; undefined outside a queue invocation (a webhook, the admin API). */
+interface BatchContext {
+  stat: BatchStat;
+  objects: Set<string>;
+}
+const currentBatch = new AsyncLocalStorage<BatchContext>();
+
 /** Adds the wall time of `work` to a timing counter (workerd's clock moves only across I/O, which is what is measured). */
-async function timed<T>(key: "queueBatchMs" | "d1Ms" | "outboundFetchMs", work: Promise<T>): Promise<T> {
+async function timed<T>(key: "queueBatchMs" | "d1Ms" | "outboundFetchMs" | "durableObjectMs", work: Promise<T>): Promise<T> {
   const started = Date.now();
   try {
     return await work;
@@ -157,21 +187,31 @@ function meteredQueue(name: string, queue: Queue): Queue {
   };
 }
 
-function meteredNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>): DurableObjectNamespace<T> {
-  // Only `get(id)` reaches an object; every call on the stub (fetch or RPC) is one request.
+function meteredNamespace<T extends Rpc.DurableObjectBranded | undefined>(binding: string, ns: DurableObjectNamespace<T>): DurableObjectNamespace<T> {
+  // Only a stub reaches an object (`get(id)`, `getByName(name)`); every call on it (fetch or RPC) is one request.
+  const stubMakers = new Set<PropertyKey>(["get", "getByName"]);
   return new Proxy(ns, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
-      if (prop !== "get" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+      if (!stubMakers.has(prop) || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
       return (...args: unknown[]) => {
         const stub = (value as (...a: unknown[]) => object).apply(target, args);
+        // A name, or an id (whose toString() is its hex form): either way one object.
+        const object = `${binding}:${String(args[0])}`;
         return new Proxy(stub, {
           get(s, p) {
             const member = Reflect.get(s, p, s) as unknown;
             if (typeof member !== "function") return member;
             return (...a: unknown[]) => {
               meter.durableObjectRequests++;
-              return (member as (...x: unknown[]) => unknown).apply(s, a);
+              bump(meter.durableObjectRequestsByNamespace, binding);
+              const batch = currentBatch.getStore();
+              if (batch) {
+                batch.stat.durableObjectRequests++;
+                batch.objects.add(object);
+                batch.stat.durableObjects = batch.objects.size;
+              }
+              return timed("durableObjectMs", Promise.resolve((member as (...x: unknown[]) => unknown).apply(s, a)));
             };
           },
         });
@@ -206,8 +246,8 @@ function metered(env: Env): Env {
       DB: meteredD1(env.DB),
       EVENTS: meteredQueue("syncwire-events", env.EVENTS),
       DEAD_LETTERS: meteredQueue("syncwire-dead-letters", env.DEAD_LETTERS),
-      ENTITY: meteredNamespace(env.ENTITY),
-      SANDBOX_HOST: meteredNamespace(env.SANDBOX_HOST),
+      ENTITY: meteredNamespace("ENTITY", env.ENTITY),
+      SANDBOX_HOST: meteredNamespace("SANDBOX_HOST", env.SANDBOX_HOST),
       PAYLOADS: meteredBucket(env.PAYLOADS),
     };
     wrappedEnvs.set(env, wrapped);
@@ -257,7 +297,15 @@ export default {
   },
   queue(batch, env, ctx) {
     meter.timing.queueBatches++;
-    return timed("queueBatchMs", Promise.resolve(real.queue(meteredBatch(batch), metered(env), ctx)));
+    const entityKeys = new Set(batch.messages.map((m) => (m.body as { event?: { entityKey?: unknown; id?: unknown } } | null)?.event).map((e) => String(e?.entityKey ?? e?.id)));
+    const stat: BatchStat = { queue: batch.queue, messages: batch.messages.length, entityKeys: entityKeys.size, durableObjectRequests: 0, durableObjects: 0, ms: 0 };
+    meter.batches.push(stat);
+    const started = Date.now();
+    return currentBatch.run({ stat, objects: new Set() }, () =>
+      timed("queueBatchMs", Promise.resolve(real.queue(meteredBatch(batch), metered(env), ctx))).finally(() => {
+        stat.ms = Date.now() - started;
+      }),
+    );
   },
   scheduled(controller, env, ctx) {
     return real.scheduled(controller, metered(env), ctx);

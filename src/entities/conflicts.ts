@@ -13,6 +13,7 @@ import { eventIdFor, type InboundEvent } from "../ingest/event";
 import { enqueue, newDelivery } from "../pipeline/message";
 import type { PayloadStore } from "../pipeline/payloads";
 import type { Db } from "../pipeline/ledger";
+import { log } from "../observability/log";
 
 export type ConflictRow = typeof conflicts.$inferSelect;
 export type ConflictStatus = ConflictRow["status"];
@@ -188,7 +189,10 @@ export async function resolveConflict(deps: ResolveDeps, id: string, choose: Sid
     .where(and(eq(conflicts.id, id), eq(conflicts.status, "open")))
     .returning()
     .get();
-  if (updated) return { ok: true, conflict: toConflict(updated), eventId: event.id };
+  if (updated) {
+    log("conflict_resolved", { conflictId: id, entity: row.entityKey, field: row.field, choose, by, eventId: event.id });
+    return { ok: true, conflict: toConflict(updated), eventId: event.id };
+  }
 
   // Someone else resolved it between the read and the update: theirs stands.
   const winner = await deps.db.select().from(conflicts).where(eq(conflicts.id, id)).get();

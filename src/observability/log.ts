@@ -16,6 +16,8 @@ export type LogStep =
   | "consumer_error"
   | "audit_unrecorded"
   | "retention_pruned"
+  | "conflict_opened"
+  | "conflict_resolved"
   | "config_error"
   | "unhandled_error"
   | "nightly_check";

@@ -185,3 +185,11 @@ export async function waitQuiet({ logs, dispatchers, finished, quietMs = 1_500, 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+export type CrmContact = { id: string; archived: boolean; properties: Record<string, string | null> };
+
+/** The contacts as the fake HubSpot at `hubspotUrl` holds them (its control endpoint: not in the request log). */
+export async function crmContacts(hubspotUrl: string): Promise<CrmContact[]> {
+  const state = (await (await fetch(`${hubspotUrl}/_sandbox/state`)).json()) as { contacts: Record<string, CrmContact> };
+  return Object.values(state.contacts);
+}

@@ -10,6 +10,7 @@
  * Two Durable Object requests per group, whatever its size.
  */
 import { ActionFailure } from "../../connectors/errors";
+import { log } from "../../observability/log";
 import type { HubSpotContact } from "../../connectors/hubspot";
 import { contactKey, type EntityRecord } from "../../entities/directory";
 import type { EntityInput } from "../../entities/plan";
@@ -58,6 +59,9 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
   const plan = await ctx.coordinators.plan(key, { token: ctx.token, leaseMs: ctx.leaseMs, inputs, options });
   if (plan.kind === "busy") return { kind: "busy", retryInMs: plan.retryInMs };
 
+  if (plan.verdicts.some((v) => v.verdicts.includes("conflict"))) {
+    log("conflict_opened", { entity: key, conflicts: plan.conflicts.map((c) => ({ id: c.id, field: c.field })) }, "warn");
+  }
   const results = await executeWrites(plan.writes, found.crmId, ctx.connectors, crm);
   await ctx.coordinators.settle(key, { token: ctx.token, now: ctx.now(), results: results.map(({ write, outcome, holds }) => ({ write, outcome, ...(holds ? { holds } : {}) })) });
 
