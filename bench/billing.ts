@@ -2,7 +2,9 @@
  * Billable Cloudflare operations per event, from the metered end-to-end run:
  * - Queues bill a write, a read and a delete per message (per 64 KB; every Syncwire message is
  *   a few KB), and one more read per retry, which the delivery count already contains;
- * - Durable Objects bill per request to an object;
+ * - Durable Objects bill per request to an object (each RPC call on a stub is one); the contact
+ *   sync makes two per entity group of a queue batch (plan, settle), so per batch they are read
+ *   next to the distinct objects the batch addressed;
  * - R2 bills class A (put) and class B (get) operations: only events too large for a message;
  * - D1 bills rows read and rows written (index entries included), as reported in `meta`;
  * - Workers bill per invocation: each webhook request and each consumer batch is one.
@@ -10,6 +12,7 @@
  * and cross-checked against the ledger the consumer wrote (actions.attempts, audit rows).
  */
 import type { EndToEndResult } from "./end-to-end";
+import type { BindingMeter } from "./metered-worker";
 
 export interface StatementCost {
   kind: string;
@@ -18,11 +21,30 @@ export interface StatementCost {
   rowsWrittenPerEvent: number;
 }
 
+export interface DurableObjectsPerBatch {
+  /** Consumer invocations of the events queue in the phase. */
+  batches: number;
+  /** Mean per batch. */
+  requests: number;
+  /** Mean distinct objects (entities) a batch addressed. */
+  objects: number;
+  /** Mean distinct entity keys of a batch's messages (before the email index joins them). */
+  entityKeys: number;
+  /** Mean messages per batch. */
+  messages: number;
+  /** The largest requests / distinct objects of any batch (2: plan + settle per entity). */
+  maxRequestsPerObject: number;
+  /** Batches with more than two requests per distinct object. */
+  batchesOverTwoPerObject: number;
+}
+
 export interface BillingPerEvent {
   events: number;
+  direction: "crm->email" | "email->crm";
   source: string;
   queue: { writes: number; reads: number; deletes: number; retries: number; operations: number };
   durableObjectRequests: number;
+  durableObjectsPerBatch: DurableObjectsPerBatch;
   r2: { classA: number; classB: number };
   d1: { rowsRead: number; rowsWritten: number; roundTrips: number; statements: number; unmeteredStatements: number; byStatement: StatementCost[] };
   workerInvocations: { webhookRequests: number; consumerBatches: number; total: number };
@@ -32,9 +54,36 @@ export interface BillingPerEvent {
 const sum = (counter: Record<string, number>): number => Object.values(counter).reduce((a, b) => a + b, 0);
 const round = (n: number, digits = 3): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-export function billingPerEvent(run: EndToEndResult): BillingPerEvent {
-  const n = run.settings.contacts;
-  const m = run.meter;
+export function durableObjectsPerBatch(meter: BindingMeter): DurableObjectsPerBatch {
+  const batches = meter.batches.filter((b) => !b.queue.endsWith("dead-letters"));
+  const n = Math.max(1, batches.length);
+  const mean = (pick: (b: (typeof batches)[number]) => number) => round(batches.reduce((a, b) => a + pick(b), 0) / n, 2);
+  const perObject = batches.map((b) => (b.durableObjects === 0 ? (b.durableObjectRequests === 0 ? 0 : Infinity) : b.durableObjectRequests / b.durableObjects));
+  return {
+    batches: batches.length,
+    requests: mean((b) => b.durableObjectRequests),
+    objects: mean((b) => b.durableObjects),
+    entityKeys: mean((b) => b.entityKeys),
+    messages: mean((b) => b.messages),
+    maxRequestsPerObject: round(Math.max(0, ...perObject), 2),
+    batchesOverTwoPerObject: perObject.filter((r) => r > 2).length,
+  };
+}
+
+export interface PhaseFigures {
+  direction: BillingPerEvent["direction"];
+  events: number;
+  webhookRequests: number;
+  meter: BindingMeter;
+  ledger: EndToEndResult["ledger"];
+  /** Vendor calls audited per action attempt: GET + PUT for a creation, the PATCH for a profile change. */
+  auditRowsPerAttempt: number;
+  latencyNote: string;
+}
+
+export function billingPerEvent(phase: PhaseFigures): BillingPerEvent {
+  const n = phase.events;
+  const m = phase.meter;
   const writes = sum(m.queueWrites);
   const reads = sum(m.queueDeliveries);
   const deletes = sum(m.queueAcks);
@@ -42,11 +91,12 @@ export function billingPerEvent(run: EndToEndResult): BillingPerEvent {
     .map(([kind, s]) => ({ kind, perEvent: round(s.count / n), rowsReadPerEvent: round(s.rowsRead / n), rowsWrittenPerEvent: round(s.rowsWritten / n) }))
     .sort((a, b) => b.rowsWrittenPerEvent + b.rowsReadPerEvent - (a.rowsWrittenPerEvent + a.rowsReadPerEvent));
   const deliveriesPerEvent = round(reads / n);
-  const actionAttemptsPerEvent = round(run.ledger.actionAttempts / n);
-  const auditRowsPerEvent = round(run.ledger.auditRows / n);
+  const actionAttemptsPerEvent = round(phase.ledger.actionAttempts / n);
+  const auditRowsPerEvent = round(phase.ledger.auditRows / n);
   return {
     events: n,
-    source: `measured at the bindings in the end-to-end run with Mailchimp +${run.settings.mailchimpLatencyMs} ms (Miniflare's D1 fills meta.rows_read/rows_written from SQLite's counters, as D1 does)`,
+    direction: phase.direction,
+    source: `measured at the bindings in the end-to-end run, ${phase.direction}, ${phase.latencyNote} (Miniflare's D1 fills meta.rows_read/rows_written from SQLite's counters, as D1 does)`,
     queue: {
       writes: round(writes / n),
       reads: round(reads / n),
@@ -55,6 +105,7 @@ export function billingPerEvent(run: EndToEndResult): BillingPerEvent {
       operations: round((writes + reads + deletes) / n),
     },
     durableObjectRequests: round(m.durableObjectRequests / n),
+    durableObjectsPerBatch: durableObjectsPerBatch(m),
     r2: { classA: round(m.r2ClassA / n), classB: round(m.r2ClassB / n) },
     d1: {
       rowsRead: round(m.d1RowsRead / n),
@@ -65,16 +116,44 @@ export function billingPerEvent(run: EndToEndResult): BillingPerEvent {
       byStatement,
     },
     workerInvocations: {
-      webhookRequests: round(run.webhookRequests / n),
+      webhookRequests: round(phase.webhookRequests / n),
       consumerBatches: round(m.timing.queueBatches / n),
-      total: round((run.webhookRequests + m.timing.queueBatches) / n),
+      total: round((phase.webhookRequests + m.timing.queueBatches) / n),
     },
-    // Each delivery that runs the action counts one attempt and audits two calls (GET + PUT).
+    // Each delivery that runs the action counts one attempt and audits its vendor calls.
     crossCheck: {
       deliveriesPerEvent,
       actionAttemptsPerEvent,
       auditRowsPerEvent,
-      consistent: deliveriesPerEvent === actionAttemptsPerEvent && auditRowsPerEvent === 2 * actionAttemptsPerEvent,
+      consistent: deliveriesPerEvent === actionAttemptsPerEvent && auditRowsPerEvent === round(phase.auditRowsPerAttempt * actionAttemptsPerEvent),
     },
+  };
+}
+
+/** Phase (a) of a run: contact.creation webhooks -> member PUTs. */
+export function crmToEmailPhase(run: EndToEndResult): PhaseFigures {
+  return {
+    direction: "crm->email",
+    events: run.settings.contacts,
+    webhookRequests: run.webhookRequests,
+    meter: run.meter,
+    ledger: run.ledger,
+    auditRowsPerAttempt: 2,
+    latencyNote: `Mailchimp +${run.settings.mailchimpLatencyMs} ms`,
+  };
+}
+
+/** Phase (b) of a run: Mailchimp profile webhooks -> HubSpot PATCHes; null when not run. */
+export function emailToCrmPhase(run: EndToEndResult): PhaseFigures | null {
+  const b = run.emailToCrm;
+  if (!b) return null;
+  return {
+    direction: "email->crm",
+    events: run.settings.contacts,
+    webhookRequests: b.webhookRequests,
+    meter: b.meter,
+    ledger: b.ledger,
+    auditRowsPerAttempt: 1,
+    latencyNote: `HubSpot +${b.hubspotLatencyMs} ms`,
   };
 }

@@ -1,15 +1,22 @@
 /**
- * End-to-end: N contacts seeded in the fake HubSpot, their `contact.creation` webhooks sent in
- * batches of 100 events per request (HubSpot's maximum), timed from the first webhook sent to
- * the last successful Mailchimp PUT; then every member is checked to have arrived exactly once
- * and the billable operations are read from the metered worker and from D1.
+ * End-to-end, both ways of the contact sync, in one worker:
+ * (a) CRM -> email: N contacts seeded in the fake HubSpot, their `contact.creation` webhooks sent
+ *     in batches of 100 events per request (HubSpot's maximum), timed from the first webhook sent
+ *     to the last successful Mailchimp PUT; every member is checked to have arrived exactly once.
+ * (b) email -> CRM, once (a) has synced and settled: one Mailchimp `profile` webhook per contact
+ *     (form-encoded, one event per request, as Mailchimp sends them) giving it a new last name,
+ *     timed from the first webhook sent to the last successful HubSpot PATCH; every contact is
+ *     checked to have been patched exactly once, with its new name.
+ * The billable operations of each phase are read from the metered worker (the difference of its
+ * counters across the phase) and from D1.
  */
 import { performance } from "node:perf_hooks";
 import { hubspotSignature } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { CREDENTIALS, prng, setFaults, shuffled, startVendorFakes, track, workerVars } from "./harness";
+import { CREDENTIALS, prng, setFaults, shuffled, startVendorFakes, track, workerVars, type Contact, type VendorFakes } from "./harness";
 import type { BindingMeter } from "./metered-worker";
+import { WRITE_SKEW_MS } from "../src/entities/sync-state";
 import { subscriberHash } from "../src/sandbox/fake-mailchimp";
 
 export interface EndToEndSettings {
@@ -26,6 +33,13 @@ export interface EndToEndSettings {
   outboundConcurrency: number;
   timeoutMs: number;
   seed: number;
+  /**
+   * Phase (b), email -> CRM: the fake HubSpot (whose PATCH is the write) answers after this many
+   * ms (in (a) it answers the contact reads at once, as before); null: phase (b) is not run.
+   */
+  hubspotLatencyMs: number | null;
+  /** Mailchimp webhook requests (one event each) in flight at once in phase (b). */
+  profileSenderConcurrency: number;
 }
 
 export interface EndToEndResult {
@@ -53,6 +67,42 @@ export interface EndToEndResult {
     deadLetters: number;
     settledMs: number;
   };
+  /** What phase (a) cost at the bindings (counted from the worker's start to (a) settled). */
+  meter: BindingMeter;
+  cpu: CpuShare;
+  timedOut: boolean;
+  /** Phase (b); null when not run. */
+  emailToCrm: EmailToCrmResult | null;
+}
+
+export interface EmailToCrmResult {
+  hubspotLatencyMs: number;
+  webhookRequests: number;
+  /** First webhook sent -> last webhook answered 202. */
+  sendMs: number;
+  /** First webhook sent -> last successful HubSpot PATCH. */
+  elapsedMs: number;
+  eventsPerSecond: number;
+  delivery: {
+    contactsPatched: number;
+    /** One successful PATCH, and it set the new last name. */
+    contactsExactlyOnce: number;
+    contactsMissing: number;
+    contactsMoreThanOnce: number;
+    extraPatches: number;
+    /** Contacts whose PATCHes never carried the new last name. */
+    wrongValue: number;
+    /** Contacts whose last name in the fake HubSpot is the new one at the end. */
+    crmHoldsNewName: number;
+    failedPatches: number;
+    /** Vendor calls beyond the PATCHes: a known contact needs no read, and Mailchimp has the name already. */
+    hubspotGets: number;
+    hubspotPosts: number;
+    mailchimpCalls: number;
+    exactlyOnce: boolean;
+  };
+  ledger: EndToEndResult["ledger"];
+  /** What phase (b) cost at the bindings (the counters' difference across it). */
   meter: BindingMeter;
   cpu: CpuShare;
   timedOut: boolean;
@@ -100,6 +150,42 @@ async function sendWebhook(worker: LocalWorker, events: HubSpotEvent[]): Promise
   }
 }
 
+/** Mailchimp's `fired_at`: UTC, whole seconds, "YYYY-MM-DD HH:MM:SS". */
+function firedAt(now = Date.now()): string {
+  return new Date(now).toISOString().slice(0, 19).replace("T", " ");
+}
+
+/** A Mailchimp `profile` webhook as Mailchimp posts it (form fields as in its documentation). */
+function profileWebhook(contact: Contact, lastname: string): string {
+  const hash = subscriberHash(contact.email);
+  return new URLSearchParams([
+    ["type", "profile"],
+    ["fired_at", firedAt()],
+    ["data[id]", hash.slice(0, 10)],
+    ["data[list_id]", CREDENTIALS.listId],
+    ["data[email]", contact.email],
+    ["data[email_type]", "html"],
+    ["data[merges][EMAIL]", contact.email],
+    ["data[merges][FNAME]", contact.firstname],
+    ["data[merges][LNAME]", lastname],
+    ["data[ip_opt]", "198.51.100.7"],
+  ]).toString();
+}
+
+async function sendMailchimpWebhook(worker: LocalWorker, secret: string, body: string): Promise<void> {
+  const response = await fetch(`${worker.url}/webhooks/mailchimp/${secret}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body,
+  });
+  const answer = (await response.json()) as { eventIds?: string[] };
+  if (response.status !== 202 || answer.eventIds?.length !== 1) {
+    throw new Error(`Mailchimp webhook answered ${response.status}: ${JSON.stringify(answer).slice(0, 300)}`);
+  }
+}
+
+type LedgerCounts = Awaited<ReturnType<typeof ledgerCounts>>;
+
 async function ledgerCounts(worker: LocalWorker) {
   const statuses = await worker.query<{ status: string; n: number }>("SELECT status, count(*) AS n FROM events GROUP BY status");
   const [attempts] = await worker.query<{ n: number | null }>("SELECT sum(attempts) AS n FROM actions");
@@ -116,6 +202,69 @@ async function ledgerCounts(worker: LocalWorker) {
 async function readMeter(worker: LocalWorker): Promise<BindingMeter> {
   const response = await fetch(`${worker.url}/__bench/meter`);
   return (await response.json()) as BindingMeter;
+}
+
+function minus(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) !== 0) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+/** What the worker did between two readings of its meter. */
+export function meterDelta(after: BindingMeter, before: BindingMeter): BindingMeter {
+  const byStatement: BindingMeter["d1ByStatement"] = {};
+  for (const [kind, s] of Object.entries(after.d1ByStatement)) {
+    const b = before.d1ByStatement[kind] ?? { count: 0, rowsRead: 0, rowsWritten: 0 };
+    if (s.count > b.count) byStatement[kind] = { count: s.count - b.count, rowsRead: s.rowsRead - b.rowsRead, rowsWritten: s.rowsWritten - b.rowsWritten };
+  }
+  const t = after.timing;
+  const u = before.timing;
+  return {
+    queueWrites: minus(after.queueWrites, before.queueWrites),
+    queueDeliveries: minus(after.queueDeliveries, before.queueDeliveries),
+    queueAcks: minus(after.queueAcks, before.queueAcks),
+    queueRetries: minus(after.queueRetries, before.queueRetries),
+    d1RoundTrips: after.d1RoundTrips - before.d1RoundTrips,
+    d1Statements: after.d1Statements - before.d1Statements,
+    d1RowsRead: after.d1RowsRead - before.d1RowsRead,
+    d1RowsWritten: after.d1RowsWritten - before.d1RowsWritten,
+    d1ByStatement: byStatement,
+    d1UnmeteredStatements: after.d1UnmeteredStatements - before.d1UnmeteredStatements,
+    durableObjectRequests: after.durableObjectRequests - before.durableObjectRequests,
+    durableObjectRequestsByNamespace: minus(after.durableObjectRequestsByNamespace, before.durableObjectRequestsByNamespace),
+    batches: after.batches.slice(before.batches.length),
+    r2ClassA: after.r2ClassA - before.r2ClassA,
+    r2ClassB: after.r2ClassB - before.r2ClassB,
+    timing: {
+      queueBatches: t.queueBatches - u.queueBatches,
+      queueBatchMs: t.queueBatchMs - u.queueBatchMs,
+      d1Ms: t.d1Ms - u.d1Ms,
+      outboundFetches: t.outboundFetches - u.outboundFetches,
+      outboundFetchMs: t.outboundFetchMs - u.outboundFetchMs,
+      durableObjectMs: t.durableObjectMs - u.durableObjectMs,
+    },
+  };
+}
+
+const QUEUE = "syncwire-events";
+
+/** Waits (up to 15 s) until `events` events are settled in the ledger and every message written is acked. */
+async function waitSettled(worker: LocalWorker, events: number): Promise<{ ledger: LedgerCounts; meter: BindingMeter; settledMs: number }> {
+  const started = performance.now();
+  let ledger = await ledgerCounts(worker);
+  let meter = await readMeter(worker);
+  await waitFor(
+    async () => {
+      ledger = await ledgerCounts(worker);
+      meter = await readMeter(worker);
+      const settled = (ledger.eventsByStatus.done ?? 0) + (ledger.eventsByStatus.dead ?? 0) + (ledger.eventsByStatus.invalid ?? 0);
+      const acked = (meter.queueAcks[QUEUE] ?? 0) >= (meter.queueWrites[QUEUE] ?? 0);
+      return settled >= events && acked;
+    },
+    performance.now() + 15_000,
+    50,
+  );
+  return { ledger, meter, settledMs: performance.now() - started };
 }
 
 export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndSettings): Promise<EndToEndResult> {
@@ -166,22 +315,10 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
     const cpu = endCpu();
 
     // Billing figures are read once the consumer has settled every event and acked every message.
-    const settleStarted = performance.now();
-    let ledger = await ledgerCounts(worker);
-    let meter = await readMeter(worker);
-    const queue = "syncwire-events";
-    await waitFor(
-      async () => {
-        ledger = await ledgerCounts(worker);
-        meter = await readMeter(worker);
-        const settled = (ledger.eventsByStatus.done ?? 0) + (ledger.eventsByStatus.dead ?? 0) + (ledger.eventsByStatus.invalid ?? 0);
-        const acked = (meter.queueAcks[queue] ?? 0) >= (meter.queueWrites[queue] ?? 0);
-        return settled >= settings.contacts && acked;
-      },
-      performance.now() + 15_000,
-      50,
-    );
-    const settledMs = performance.now() - settleStarted;
+    const settledA = await waitSettled(worker, settings.contacts);
+    const ledger = settledA.ledger;
+    const meter = settledA.meter;
+    const settledMs = settledA.settledMs;
 
     const expected = new Set(fakes.contacts.map((c) => subscriberHash(c.email)));
     let exactlyOnce = 0;
@@ -194,6 +331,8 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
       extraPuts += puts - 1;
     }
     const delivered = [...expected].filter((m) => tally.putsByMember.has(m)).length;
+    const hubspotGets = fakes.hubspot.gets();
+    const emailToCrm = settings.hubspotLatencyMs === null ? null : await runEmailToCrm(worker, fakes, settings, settings.hubspotLatencyMs, random, { ledger, meter });
     return {
       settings,
       webhookRequests: batches.length,
@@ -207,16 +346,113 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
         membersMoreThanOnce: moreThanOnce,
         extraPuts,
         failedPuts: tally.putsFailed,
-        hubspotGets: fakes.hubspot.gets(),
+        hubspotGets,
         exactlyOnce: exactlyOnce === settings.contacts && tally.putsByMember.size === settings.contacts,
       },
       ledger: { ...ledger, settledMs },
       meter,
       cpu,
       timedOut: !arrived,
+      emailToCrm,
     };
   } finally {
     await closeWorker();
     await fakes.close();
   }
+}
+
+/**
+ * Phase (b): every contact, now synced, gets a new last name in Mailchimp. Started at least
+ * WRITE_SKEW_MS after (a) settled: Mailchimp's `fired_at` has whole seconds, and the sync takes a
+ * change reported within that skew of its own write to the member as possibly older than the
+ * write (sync-state.ts `hold`), so it would also write the name back to Mailchimp. A person's
+ * edit seconds after the sync is the case measured here.
+ */
+async function runEmailToCrm(
+  worker: LocalWorker,
+  fakes: VendorFakes & { contacts: Contact[] },
+  settings: EndToEndSettings,
+  hubspotLatencyMs: number,
+  random: () => number,
+  before: { ledger: LedgerCounts; meter: BindingMeter },
+): Promise<EmailToCrmResult> {
+  await sleep(WRITE_SKEW_MS + 100);
+  if (hubspotLatencyMs > 0) await setFaults(fakes.hubspot.url, { latencyMs: hubspotLatencyMs });
+  const secret = workerVars("", "").MAILCHIMP_WEBHOOK_SECRET!;
+  const newName = new Map(fakes.contacts.map((c) => [c.id, `${c.lastname}-renamed-${Math.floor(random() * 1e6).toString(36)}`]));
+  // Mailchimp sends one webhook per change, as the person makes them: the contacts in any order.
+  const order = shuffled(fakes.contacts, random);
+
+  const hubspot = fakes.hubspot.tally;
+  const getsBefore = hubspot.gets;
+  const postsBefore = hubspot.posts;
+  const mailchimpBefore = fakes.mailchimp.tally.requests;
+  const endCpu = startCpuWindow();
+  const started = performance.now();
+  const deadline = started + settings.timeoutMs;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: settings.profileSenderConcurrency }, async () => {
+      while (next < order.length) {
+        const contact = order[next++]!;
+        // fired_at is taken as the request is built, as Mailchimp stamps it when the change happens.
+        await sendMailchimpWebhook(worker, secret, profileWebhook(contact, newName.get(contact.id)!));
+      }
+    }),
+  );
+  const sendMs = performance.now() - started;
+  const arrived = await waitFor(() => hubspot.patchesByContact.size >= settings.contacts, deadline);
+  const elapsedMs = (arrived ? hubspot.lastPatchOkAt : performance.now()) - started;
+  const cpu = endCpu();
+
+  const after = await waitSettled(worker, 2 * settings.contacts);
+  const statusDelta = minus(after.ledger.eventsByStatus, before.ledger.eventsByStatus);
+
+  let exactlyOnce = 0;
+  let moreThanOnce = 0;
+  let extraPatches = 0;
+  let wrongValue = 0;
+  let holds = 0;
+  for (const contact of fakes.contacts) {
+    const wanted = newName.get(contact.id)!;
+    const patches = hubspot.patchesByContact.get(contact.id) ?? [];
+    if (patches.length === 1 && patches[0] === wanted) exactlyOnce++;
+    if (patches.length > 1) moreThanOnce++;
+    if (patches.length > 0 && !patches.includes(wanted)) wrongValue++;
+    extraPatches += Math.max(0, patches.length - 1);
+    if (fakes.hubspot.service.state.data.contacts[contact.id]?.properties.lastname === wanted) holds++;
+  }
+  const patched = fakes.contacts.filter((c) => hubspot.patchesByContact.has(c.id)).length;
+  const strangers = [...hubspot.patchesByContact.keys()].filter((id) => !newName.has(id)).length;
+  return {
+    hubspotLatencyMs,
+    webhookRequests: order.length,
+    sendMs,
+    elapsedMs,
+    eventsPerSecond: (arrived ? settings.contacts : patched) / (elapsedMs / 1000),
+    delivery: {
+      contactsPatched: patched,
+      contactsExactlyOnce: exactlyOnce,
+      contactsMissing: settings.contacts - patched,
+      contactsMoreThanOnce: moreThanOnce,
+      extraPatches,
+      wrongValue,
+      crmHoldsNewName: holds,
+      failedPatches: hubspot.patchesFailed,
+      hubspotGets: hubspot.gets - getsBefore,
+      hubspotPosts: hubspot.posts - postsBefore,
+      mailchimpCalls: fakes.mailchimp.tally.requests - mailchimpBefore,
+      exactlyOnce: exactlyOnce === settings.contacts && holds === settings.contacts && strangers === 0,
+    },
+    ledger: {
+      eventsByStatus: statusDelta,
+      actionAttempts: after.ledger.actionAttempts - before.ledger.actionAttempts,
+      auditRows: after.ledger.auditRows - before.ledger.auditRows,
+      deadLetters: after.ledger.deadLetters - before.ledger.deadLetters,
+      settledMs: after.settledMs,
+    },
+    meter: meterDelta(after.meter, before.meter),
+    cpu,
+    timedOut: !arrived,
+  };
 }

@@ -11,7 +11,7 @@
 import type { Config } from "../../config";
 import type { HubSpotContact } from "../../connectors/hubspot";
 import type { EntityInput } from "../../entities/plan";
-import type { Field, Observation } from "../../entities/sync-state";
+import { FIELDS, type Field, type Observation } from "../../entities/sync-state";
 import type { InboundEvent } from "../../ingest/event";
 
 export type CrmSettings = Config["crm"];
@@ -65,13 +65,18 @@ export function inputOf(event: InboundEvent, crm: CrmSettings): EntityInput {
         if (value === crm.lostValue) observations.push({ system: "crm", field: "subscription", value: "unsubscribed", at });
       } else if (field === "subscription") {
         if (value === "subscribed" || value === "unsubscribed") observations.push({ system: "crm", field, value, at });
+      } else if (field === "email") {
+        // A cleared address cannot be given to the email platform; the member keeps its own.
+        if (value.trim() !== "") observations.push({ system: "crm", field, value: normalizeEmail(value), at });
       } else if (field !== null) {
-        observations.push({ system: "crm", field, value: field === "email" ? normalizeEmail(value) : value, at });
+        observations.push({ system: "crm", field, value, at });
       }
     }
     return { eventId: event.id, kind: "observe", observations };
   }
   if (event.source === "syncwire") {
+    // Written by our own API, but read defensively: a field the sync does not know resolves nothing.
+    if (!(FIELDS as readonly unknown[]).includes(p.field)) return { eventId: event.id, kind: "observe", observations: [] };
     return { eventId: event.id, kind: "resolve", field: p.field as Field, conflictId: String(p.conflictId), choose: p.choose === "crm" ? "crm" : "email" };
   }
   return { eventId: event.id, kind: "observe", observations: mailchimpObservations(event.type, p, at) };
