@@ -82,16 +82,27 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs a step: the person's change, then waits for `done` and for quiet; Syncwire's calls meanwhile. */
 async function step(change: () => Promise<unknown>, done: () => Promise<boolean>, what: string) {
+  // A change within WRITE_SKEW_MS (2 s) of Syncwire's own write to that field may have been
+  // overwritten by it, so Syncwire would send it once more to be sure: people are slower.
+  const lastCall = Math.max(0, ...[...(await crm.since(0)), ...(await mail.since(0))].map((c) => c.at));
+  await sleep(lastCall + 2_500 - Date.now());
   const marks = { crm: await crm.mark(), mail: await mail.mark() };
+  const seen = new Set(dispatchers.flatMap((d) => [...d.accepted]));
   await change();
   await until(async () => await done(), 20_000, what);
   await quiet();
   const calls = { crm: await crm.since(marks.crm), mail: await mail.since(marks.mail) };
-  console.log(`[two-way] ${what}\n  hubspot:   ${show(calls.crm)}\n  mailchimp: ${show(calls.mail)}`);
-  return calls;
+  const ids = dispatchers.flatMap((d) => [...d.accepted]).filter((id) => !seen.has(id));
+  const rows = await worker.query<{ source: string; type: string; status: string }>("SELECT source, type, status FROM events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY received_at", JSON.stringify(ids));
+  // Every webhook of the step (the person's change and each echo) was processed to the end.
+  expect(rows.filter((r) => r.status !== "done")).toEqual([]);
+  const events = rows.map((r) => `${r.source} ${r.type}`).sort();
+  if (process.env.E2E_VERBOSE) console.log(`[two-way] ${what}\n  hubspot:   ${show(calls.crm)}\n  mailchimp: ${show(calls.mail)}\n  events: ${events.join(", ")}`);
+  return { ...calls, events };
 }
 const show = (calls: LoggedCall[]) => calls.map((c) => `${callName(c)} ${c.status} ${JSON.stringify(c.body)}`).join("\n             ") || "(none)";
 const names = (calls: LoggedCall[]) => calls.map(callName);
+const hs = (type: string) => `hubspot contact.${type}`;
 
 const uid = randomUUID().slice(0, 8);
 const addr = (name: string) => `${name}.${uid}@example.com`;
@@ -112,6 +123,8 @@ describe("two-way sync, both vendors echoing every change", () => {
     expect(names(calls.crm)).toEqual([`GET ${CONTACTS}/${ada.id}`]);
     expect(names(calls.mail)).toEqual([`PUT ${MEMBERS}/${subscriberHash(ada.email)}`]);
     expect(calls.mail[0]!.body).toMatchObject({ email_address: ada.email, status_if_new: "subscribed", merge_fields: { FNAME: "Ada", LNAME: "Lovelace" } });
+    // The creation with its three properties, and Mailchimp's subscribe webhook coming back.
+    expect(calls.events).toEqual([hs("creation"), ...Array(3).fill(hs("propertyChange")), "mailchimp subscribe"]);
     expect(await member(ada.email)).toMatchObject({ status: "subscribed", merge_fields: { FNAME: "Ada", LNAME: "Lovelace" } });
   });
 
@@ -121,6 +134,7 @@ describe("two-way sync, both vendors echoing every change", () => {
     expect(calls.crm).toEqual([]);
     expect(names(calls.mail)).toEqual([`PATCH ${MEMBERS}/${subscriberHash(ada.email)}`]);
     expect(calls.mail[0]!.body).toEqual({ email_address: next });
+    expect(calls.events).toEqual([hs("propertyChange"), "mailchimp upemail"]);
     expect(await member(ada.email)).toBeUndefined();
     expect(await member(next)).toMatchObject({ status: "subscribed", merge_fields: { FNAME: "Ada", LNAME: "Lovelace" } });
     expect((await contact(ada.id)).email).toBe(next);
@@ -132,6 +146,7 @@ describe("two-way sync, both vendors echoing every change", () => {
     expect(calls.crm).toEqual([]);
     expect(names(calls.mail)).toEqual([`PATCH ${MEMBERS}/${subscriberHash(ada.email)}`]);
     expect(calls.mail[0]!.body).toEqual({ merge_fields: { FNAME: "Augusta" } });
+    expect(calls.events).toEqual([hs("propertyChange"), "mailchimp profile"]);
     expect((await contact(ada.id)).firstname).toBe("Augusta");
   });
 
@@ -140,21 +155,26 @@ describe("two-way sync, both vendors echoing every change", () => {
     expect(calls.crm).toEqual([]);
     expect(names(calls.mail)).toEqual([`PATCH ${MEMBERS}/${subscriberHash(ada.email)}`]);
     expect(calls.mail[0]!.body).toEqual({ status: "unsubscribed" });
-    expect(await contact(ada.id)).toMatchObject({ hs_lead_status: "UNQUALIFIED", syncwire_subscription: null });
+    expect(calls.events).toEqual([hs("propertyChange"), "mailchimp unsubscribe"]);
+    expect((await contact(ada.id)).hs_lead_status).toBe("UNQUALIFIED");
+    expect((await contact(ada.id)).syncwire_subscription).toBeUndefined();
   });
 
   it("5. an unsubscribe in the list reaches the CRM, and the CRM saying subscribed again does not resubscribe", async () => {
     const created = await step(async () => (grace.id = await crmCreate({ email: grace.email, firstname: "Grace", lastname: "Hopper" })), async () => (await member(grace.email)) !== undefined, "5a. second contact");
     expect(names(created.crm)).toEqual([`GET ${CONTACTS}/${grace.id}`]);
     expect(names(created.mail)).toEqual([`PUT ${MEMBERS}/${subscriberHash(grace.email)}`]);
+    expect(created.mail[0]!.body).toMatchObject({ email_address: grace.email, status_if_new: "subscribed", merge_fields: { FNAME: "Grace", LNAME: "Hopper" } });
+    expect(created.events).toEqual([hs("creation"), ...Array(3).fill(hs("propertyChange")), "mailchimp subscribe"]);
 
     const unsub = await step(() => memberPatch(grace.email, { status: "unsubscribed" }), async () => (await contact(grace.id)).syncwire_subscription === "unsubscribed", "5b. unsubscribe in Mailchimp");
     expect(names(unsub.crm)).toEqual([`PATCH ${CONTACTS}/${grace.id}`]);
     expect(unsub.crm[0]!.body).toEqual({ properties: { syncwire_subscription: "unsubscribed" } });
     expect(unsub.mail).toEqual([]);
+    expect(unsub.events).toEqual([hs("propertyChange"), "mailchimp unsubscribe"]);
 
     const back = await step(() => crmPatch(grace.id, { syncwire_subscription: "subscribed" }), async () => true, "5c. CRM subscribed again");
-    expect(back).toEqual({ crm: [], mail: [] });
+    expect(back).toEqual({ crm: [], mail: [], events: [hs("propertyChange")] });
     expect(await member(grace.email)).toMatchObject({ status: "unsubscribed" });
     expect((await contact(grace.id)).syncwire_subscription).toBe("subscribed");
   });
@@ -165,6 +185,7 @@ describe("two-way sync, both vendors echoing every change", () => {
     expect(names(calls.crm)).toEqual([`PATCH ${CONTACTS}/${grace.id}`]);
     expect(calls.crm[0]!.body).toEqual({ properties: { email: next } });
     expect(calls.mail).toEqual([]);
+    expect(calls.events).toEqual([hs("propertyChange"), "mailchimp upemail"]);
     expect(await member(next)).toMatchObject({ status: "unsubscribed" });
     grace.email = next;
   });
@@ -174,22 +195,30 @@ describe("two-way sync, both vendors echoing every change", () => {
     expect(names(calls.crm)).toEqual([`PATCH ${CONTACTS}/${grace.id}`]);
     expect(calls.crm[0]!.body).toEqual({ properties: { lastname: "Murray" } });
     expect(calls.mail).toEqual([]);
+    expect(calls.events).toEqual([hs("propertyChange"), "mailchimp profile"]);
+    expect(await member(grace.email)).toMatchObject({ status: "unsubscribed", merge_fields: { FNAME: "Grace", LNAME: "Murray" } });
   });
 
   it("8. a subscribe in Mailchimp of an unknown address creates the CRM contact", async () => {
     const body = { email_address: walkIn.email, status_if_new: "subscribed", merge_fields: { FNAME: "Walk", LNAME: "In" } };
     const calls = await step(() => mail.user("PUT", `${MEMBERS}/${subscriberHash(walkIn.email)}`, body), async () => (await contactByEmail(walkIn.email)) !== undefined, "8. Mailchimp subscribe of a stranger");
     walkIn.id = (await contactByEmail(walkIn.email))!.id;
-    expect(names(calls.crm).slice(0, 2)).toEqual([`GET ${CONTACTS}/${encodeURIComponent(walkIn.email)}`, `POST ${CONTACTS}`]);
+    // The creation webhook coming back makes Syncwire read the contact (a creation carries no values), and write nothing.
+    expect(names(calls.crm)).toEqual([`GET ${CONTACTS}/${encodeURIComponent(walkIn.email)}`, `POST ${CONTACTS}`, `GET ${CONTACTS}/${walkIn.id}`]);
     expect(calls.crm[0]!.status).toBe(404);
     expect(calls.crm[1]).toMatchObject({ status: 201, body: { properties: { email: walkIn.email, firstname: "Walk", lastname: "In", syncwire_subscription: "subscribed" } } });
     expect(calls.mail).toEqual([]);
+    expect(calls.events).toEqual([hs("creation"), ...Array(4).fill(hs("propertyChange")), "mailchimp subscribe"]);
+    expect(await contact(walkIn.id)).toMatchObject({ email: walkIn.email, firstname: "Walk", lastname: "In", syncwire_subscription: "subscribed" });
+    expect(await member(walkIn.email)).toMatchObject({ status: "subscribed", merge_fields: { FNAME: "Walk", LNAME: "In" } });
   });
 
   it("9. a contact deleted in the CRM is archived in the list", async () => {
     const calls = await step(() => crm.user("DELETE", `${CONTACTS}/${ada.id}`), async () => (await member(ada.email))?.status === "archived", "9. CRM deletion");
     expect(calls.crm).toEqual([]);
     expect(names(calls.mail)).toEqual([`DELETE ${MEMBERS}/${subscriberHash(ada.email)}`]);
+    expect(calls.events).toEqual([hs("deletion")]); // Mailchimp sends no webhook for an archive
+    expect((await crmContacts(servers[0]!.url)).find((c) => c.id === ada.id)?.archived).toBe(true);
   });
 
   it("10. at the end: quiet, every event processed, one member per contact", async () => {
@@ -200,7 +229,10 @@ describe("two-way sync, both vendors echoing every change", () => {
     for (const d of dispatchers) expect(d.refused).toEqual([]);
     const statuses = await worker.query<{ status: string }>("SELECT DISTINCT status FROM events");
     expect(statuses.map((s) => s.status).sort()).toEqual(["done"]);
+    // Every contact the CRM has (and had) is exactly one member, at its current address.
     const list = await members(servers[1]!.url, LIST_ID);
     expect(list.map((m) => [m.email_address, m.status]).sort()).toEqual([[ada.email, "archived"], [grace.email, "unsubscribed"], [walkIn.email, "subscribed"]].sort());
+    const live = (await crmContacts(servers[0]!.url)).filter((c) => !c.archived);
+    expect(live.map((c) => [c.id, c.properties.email]).sort()).toEqual([[grace.id, grace.email], [walkIn.id, walkIn.email]].sort());
   });
 });
