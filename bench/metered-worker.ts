@@ -195,7 +195,7 @@ function meteredNamespace<T extends Rpc.DurableObjectBranded | undefined>(bindin
       const value = Reflect.get(target, prop, target) as unknown;
       if (!stubMakers.has(prop) || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
       return (...args: unknown[]) => {
-        const stub = (value as (...a: unknown[]) => object).apply(target, args);
+        const stub = Reflect.apply(value as (...a: unknown[]) => object, target, args) as object;
         // A name, or an id (whose toString() is its hex form): either way one object.
         const object = `${binding}:${String(args[0])}`;
         return new Proxy(stub, {
@@ -211,7 +211,8 @@ function meteredNamespace<T extends Rpc.DurableObjectBranded | undefined>(bindin
                 batch.objects.add(object);
                 batch.stat.durableObjects = batch.objects.size;
               }
-              return timed("durableObjectMs", Promise.resolve((member as (...x: unknown[]) => unknown).apply(s, a)));
+              // Reflect.apply, not member.apply: on an RPC stub, `.apply` would be a remote method.
+              return timed("durableObjectMs", Promise.resolve(Reflect.apply(member as (...x: unknown[]) => unknown, s, a)));
             };
           },
         });

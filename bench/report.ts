@@ -122,7 +122,7 @@ export function renderTable(r: Results): string {
   out.push(`Syncwire bench  ${r.date}  node ${r.machine.node}  ${r.machine.cpus} CPUs (${r.machine.cpuModel})  miniflare ${r.machine.miniflare}  workerd ${r.machine.workerd}`);
   out.push(`Miniflare state in ${r.stateDirectory}; seed ${r.seed}; everything on 127.0.0.1`);
   out.push("");
-  out.push(`INGEST  signed single-event HubSpot webhooks (${ingest.subscriptionType}: no flow consumes it, the consumer records it as ignored)`);
+  out.push(`INGEST  signed single-event HubSpot webhooks (${ingest.subscriptionType} of ${ingest.propertyName}, which the sync does not hold: no flow consumes it, the consumer records it as ignored)`);
   out.push(`        flat out: ${s.connections} connections, ${s.rounds} x ${s.durationSeconds / s.rounds} s after a ${s.warmupSeconds} s warm-up, each queue drained between rounds`);
   out.push(`        minimal enqueue worker: reads the body, one sendBatch, answers 202; its consumer acks (the floor of an ingest that queues first)`);
   const cpuHead = ["workerd cores", "bench node cores", "other procs cores"];
