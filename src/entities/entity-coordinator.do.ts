@@ -37,66 +37,94 @@ export interface EntitySnapshot {
   lease: { token: string; until: number } | null;
 }
 
+type Lease = { token: string; until: number };
+
+/** The object's state as stored, kept in memory between requests (storage stays the truth). */
+interface Loaded {
+  state: EntityState;
+  life: Lifecycle;
+  lease: Lease | null;
+}
+
+const NO_LIFE: Lifecycle = { deletedAt: null, archived: false };
+
 export class EntityCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /**
+   * A copy of what storage holds, loaded on the first request of this instance and written
+   * through on every change: this object is its storage's only writer, so the copy stays
+   * exact, and a request costs the writes it makes and no reads. Dropped on any error.
+   */
+  private loaded: Loaded | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     // Per field: the winning value, the last synced one, and what each system holds (value and
-    // source time), stored as columns so the object's state reads like the domain.
+    // source time), as columns so the object's state reads like the domain; `state` is the
+    // whole field as JSON, which is what is loaded. One exec: it runs on every start.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS fields (
-      field TEXT PRIMARY KEY, state TEXT NOT NULL,
-      desired_value TEXT, desired_at INTEGER, desired_system TEXT, synced_value TEXT, synced_at INTEGER,
-      crm_value TEXT, crm_at INTEGER, email_value TEXT, email_at INTEGER)`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS expectations (
-      system TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, planned_at INTEGER NOT NULL,
-      PRIMARY KEY (system, field, value))`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)`);
+        field TEXT PRIMARY KEY, state TEXT NOT NULL,
+        desired_value TEXT, desired_at INTEGER, desired_system TEXT, synced_value TEXT, synced_at INTEGER,
+        crm_value TEXT, crm_at INTEGER, email_value TEXT, email_at INTEGER);
+      CREATE TABLE IF NOT EXISTS expectations (
+        system TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, planned_at INTEGER NOT NULL,
+        PRIMARY KEY (system, field, value));
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);`);
   }
 
   plan(request: PlanRequest): PlanResponse {
-    const now = request.options.now;
-    const lease = this.lease();
-    if (lease && lease.token !== request.token && lease.until > now) return { kind: "busy", retryInMs: lease.until - now };
-    this.setMeta("lease", JSON.stringify({ token: request.token, until: now + request.leaseMs }));
+    return this.guarded((current) => {
+      const now = request.options.now;
+      const lease = current.lease;
+      if (lease && lease.token !== request.token && lease.until > now) return { kind: "busy", retryInMs: lease.until - now };
+      this.setLease(current, { token: request.token, until: now + request.leaseMs });
 
-    const { state, life } = this.load();
-    const before = serialize(state);
-    const verdicts = applyInputs(state, life, request.inputs, request.options, () => `cf_${crypto.randomUUID()}`);
-    const writes = planWrites(state, life, request.options);
-    this.save(state, life, before);
-    return { kind: "planned", verdicts, writes, conflicts: openConflicts(state), emails: knownEmails(state), deleted: life.deletedAt !== null };
+      const before = snapshot(current);
+      const verdicts = applyInputs(current.state, current.life, request.inputs, request.options, () => `cf_${crypto.randomUUID()}`);
+      const writes = planWrites(current.state, current.life, request.options);
+      this.save(current, before);
+      const { state, life } = current;
+      return { kind: "planned", verdicts, writes, conflicts: openConflicts(state), emails: knownEmails(state), deleted: life.deletedAt !== null };
+    });
   }
 
   settle(request: SettleRequest): void {
-    const { state, life } = this.load();
-    const before = serialize(state);
-    applyOutcomes(state, life, request.results, request.now);
-    this.save(state, life, before);
-    // Only the holder ends the lease; a caller that lost it (it overran) leaves the new one be.
-    if (this.lease()?.token === request.token) this.sql.exec(`DELETE FROM meta WHERE key = 'lease'`);
+    this.guarded((current) => {
+      const before = snapshot(current);
+      applyOutcomes(current.state, current.life, request.results, request.now);
+      this.save(current, before);
+      // Only the holder ends the lease; a caller that lost it (it overran) leaves the new one be.
+      if (current.lease?.token === request.token) this.setLease(current, null);
+    });
   }
 
   snapshot(): EntitySnapshot {
-    return { ...this.load(), lease: this.lease() };
+    return this.guarded((current) => structuredClone(current));
   }
 
-  private lease(): { token: string; until: number } | null {
-    const raw = this.meta("lease");
-    return raw ? (JSON.parse(raw) as { token: string; until: number }) : null;
+  private guarded<T>(body: (current: Loaded) => T): T {
+    try {
+      this.loaded ??= this.load();
+      return body(this.loaded);
+    } catch (error) {
+      // The copy may be ahead of storage now: the next request reads storage again.
+      this.loaded = null;
+      throw error;
+    }
   }
 
-  private meta(key: string): string | null {
-    const row = this.sql.exec<{ value: string | null }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0];
-    return row?.value ?? null;
+  private setLease(current: Loaded, lease: Lease | null): void {
+    if (lease) this.setMeta("lease", JSON.stringify(lease));
+    else this.sql.exec(`DELETE FROM meta WHERE key = 'lease'`);
+    current.lease = lease;
   }
 
-  private setMeta(key: string, value: string | null): void {
+  private setMeta(key: string, value: string): void {
     this.sql.exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value);
   }
 
-  private load(): { state: EntityState; life: Lifecycle } {
+  private load(): Loaded {
     const state = emptyState();
     for (const row of this.sql.exec<{ field: string; state: string }>(`SELECT field, state FROM fields`)) {
       if ((FIELDS as readonly string[]).includes(row.field)) state.fields[row.field as Field] = { ...emptyField(), ...(JSON.parse(row.state) as FieldState) };
@@ -105,15 +133,18 @@ export class EntityCoordinator extends DurableObject<Env> {
       .exec<{ system: string; field: string; value: string; planned_at: number }>(`SELECT system, field, value, planned_at FROM expectations ORDER BY planned_at`)
       .toArray()
       .map((r) => ({ system: r.system, field: r.field, value: r.value, plannedAt: r.planned_at }) as Expectation);
-    const life = JSON.parse(this.meta("life") ?? "null") as Lifecycle | null;
-    return { state, life: life ?? { deletedAt: null, archived: false } };
+    const meta = new Map(this.sql.exec<{ key: string; value: string }>(`SELECT key, value FROM meta`).toArray().map((r) => [r.key, r.value]));
+    const life = meta.has("life") ? (JSON.parse(meta.get("life")!) as Lifecycle) : { ...NO_LIFE };
+    const lease = meta.has("lease") ? (JSON.parse(meta.get("lease")!) as Lease) : null;
+    return { state, life, lease };
   }
 
-  /** Writes back only the fields that changed: rows written are what a Durable Object bills. */
-  private save(state: EntityState, life: Lifecycle, before: Record<string, string>): void {
-    const after = serialize(state);
+  /** Writes back only what changed: rows written are what a Durable Object bills. */
+  private save(current: Loaded, before: Snapshot): void {
+    const { state, life } = current;
     for (const field of FIELDS) {
-      if (after[field] === before[field]) continue;
+      const text = JSON.stringify(state.fields[field]);
+      if (text === before.fields[field]) continue;
       const f = state.fields[field];
       this.sql.exec(
         `INSERT INTO fields (field, state, desired_value, desired_at, desired_system, synced_value, synced_at, crm_value, crm_at, email_value, email_at)
@@ -121,21 +152,34 @@ export class EntityCoordinator extends DurableObject<Env> {
          ON CONFLICT (field) DO UPDATE SET state = excluded.state, desired_value = excluded.desired_value, desired_at = excluded.desired_at,
            desired_system = excluded.desired_system, synced_value = excluded.synced_value, synced_at = excluded.synced_at,
            crm_value = excluded.crm_value, crm_at = excluded.crm_at, email_value = excluded.email_value, email_at = excluded.email_at`,
-        field, after[field]!, f.desired?.value ?? null, f.desired?.at ?? null, f.desired?.system ?? null, f.synced?.value ?? null, f.synced?.at ?? null,
+        field, text, f.desired?.value ?? null, f.desired?.at ?? null, f.desired?.system ?? null, f.synced?.value ?? null, f.synced?.at ?? null,
         f.crm?.value ?? null, f.crm?.at ?? null, f.email?.value ?? null, f.email?.at ?? null,
       );
     }
-    if (after.expectations !== before.expectations) {
-      this.sql.exec(`DELETE FROM expectations`);
-      for (const e of state.expectations) this.sql.exec(`INSERT INTO expectations (system, field, value, planned_at) VALUES (?, ?, ?, ?)`, e.system, e.field, e.value, e.plannedAt);
+    const key = (e: Expectation) => `${e.system}\u0000${e.field}\u0000${e.value}\u0000${e.plannedAt}`;
+    const now = new Set(state.expectations.map(key));
+    for (const e of before.expectations) {
+      if (!now.has(key(e))) this.sql.exec(`DELETE FROM expectations WHERE system = ? AND field = ? AND value = ?`, e.system, e.field, e.value);
     }
-    const lifeText = JSON.stringify(life);
-    if (lifeText !== (this.meta("life") ?? JSON.stringify({ deletedAt: null, archived: false }))) this.setMeta("life", lifeText);
+    const had = new Set(before.expectations.map(key));
+    for (const e of state.expectations) {
+      if (!had.has(key(e))) {
+        this.sql.exec(`INSERT INTO expectations (system, field, value, planned_at) VALUES (?, ?, ?, ?)
+          ON CONFLICT (system, field, value) DO UPDATE SET planned_at = excluded.planned_at`, e.system, e.field, e.value, e.plannedAt);
+      }
+    }
+    if (JSON.stringify(life) !== before.life) this.setMeta("life", JSON.stringify(life));
   }
 }
 
-function serialize(state: EntityState): Record<string, string> {
-  const out: Record<string, string> = { expectations: JSON.stringify(state.expectations) };
-  for (const field of FIELDS) out[field] = JSON.stringify(state.fields[field]);
-  return out;
+interface Snapshot {
+  fields: Record<string, string>;
+  expectations: Expectation[];
+  life: string;
+}
+
+function snapshot({ state, life }: Loaded): Snapshot {
+  const fields: Record<string, string> = {};
+  for (const field of FIELDS) fields[field] = JSON.stringify(state.fields[field]);
+  return { fields, expectations: [...state.expectations], life: JSON.stringify(life) };
 }
