@@ -167,7 +167,7 @@ export async function resolveEvent(row: Pick<ConflictRow, "id" | "entityKey" | "
  * `already_resolved` with the first one's choice.
  *
  * @example
- * const result = await resolveConflict({ db, queue: env.EVENTS, store, now: Date.now }, "cfl_1", "crm", "ada");
+ * const result = await resolveConflict({ db, queue: env.EVENTS, store, now: Date.now }, "cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f", "crm", "ada");
  * if (!result.ok && result.reason === "already_resolved") console.log(result.resolution);
  */
 export async function resolveConflict(deps: ResolveDeps, id: string, choose: Side, by: string): Promise<ResolveResult> {

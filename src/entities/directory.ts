@@ -8,7 +8,7 @@
  * write that was lost only costs a read.
  */
 import type { OpenConflict } from "./sync-state";
-import type { EntityCoordinator, PlanRequest, PlanResponse, SettleRequest } from "./entity-coordinator.do";
+import type { EntityCoordinator, PlanRequest, PlanResponse, SettleRequest, SettleResponse } from "./entity-coordinator.do";
 
 export const contactKey = (crmId: string): string => `contact:${crmId}`;
 export const emailKey = (email: string): string => `email:${email}`;
@@ -17,6 +17,10 @@ export const emailKey = (email: string): string => `email:${email}`;
 export interface EntityRecord {
   contactKey: string;
   emails: string[];
+  /** Index rows of this contact for addresses not in `emails` go (the address set changed). */
+  prune?: boolean;
+  /** Addresses that are not this contact's (any more): their rows for it go. */
+  unindex?: string[];
   /** The CRM deleted the contact: its addresses are free for a new contact. */
   deleted: boolean;
   conflicts: OpenConflict[];
@@ -28,7 +32,12 @@ const SQL = {
   index: `INSERT INTO contact_emails (email, contact_key, updated_at) VALUES (?, ?, ?)
     ON CONFLICT (email) DO UPDATE SET contact_key = excluded.contact_key, updated_at = excluded.updated_at
     WHERE contact_emails.contact_key <> excluded.contact_key`,
-  unindex: `DELETE FROM contact_emails WHERE contact_key = ?`,
+  unindexAll: `DELETE FROM contact_emails WHERE contact_key = ?`,
+  unindex: `DELETE FROM contact_emails WHERE email = ? AND contact_key = ?`,
+  prune: `DELETE FROM contact_emails WHERE contact_key = ?1 AND email NOT IN (SELECT value FROM json_each(?2))`,
+  // A deleted contact's open conflicts have nothing left to decide.
+  closeConflicts: `UPDATE conflicts SET status = 'resolved', resolved_by = 'syncwire: the CRM deleted the contact', resolved_at = ?2
+    WHERE entity_key = ?1 AND status = 'open'`,
   // While open, a conflict keeps each side's newest value; a resolved one is never reopened.
   conflict: `INSERT INTO conflicts (id, entity_key, field, crm_value, crm_at, email_value, email_at, status, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)
@@ -59,8 +68,10 @@ export function readDirectory(result: D1Result | undefined): Directory {
 }
 
 export function recordStatements(d1: D1Database, record: EntityRecord, now: number): D1PreparedStatement[] {
-  if (record.deleted) return [d1.prepare(SQL.unindex).bind(record.contactKey)];
+  if (record.deleted) return [d1.prepare(SQL.unindexAll).bind(record.contactKey), d1.prepare(SQL.closeConflicts).bind(record.contactKey, now)];
   return [
+    ...(record.unindex ?? []).map((email) => d1.prepare(SQL.unindex).bind(email, record.contactKey)),
+    ...(record.prune ? [d1.prepare(SQL.prune).bind(record.contactKey, JSON.stringify(record.emails))] : []),
     ...record.emails.map((email) => d1.prepare(SQL.index).bind(email, record.contactKey, now)),
     ...record.conflicts.map((c) =>
       d1.prepare(SQL.conflict).bind(c.id, record.contactKey, c.field, c.crm?.value ?? null, c.crm?.at ?? null, c.email?.value ?? null, c.email?.at ?? null, c.openedAt),
@@ -71,7 +82,7 @@ export function recordStatements(d1: D1Database, record: EntityRecord, now: numb
 /** The contacts' Durable Objects, behind the two calls a group makes. */
 export interface Coordinators {
   plan(key: string, request: PlanRequest): Promise<PlanResponse>;
-  settle(key: string, request: SettleRequest): Promise<void>;
+  settle(key: string, request: SettleRequest): Promise<SettleResponse>;
 }
 
 export function durableCoordinators(namespace: DurableObjectNamespace<EntityCoordinator>): Coordinators {

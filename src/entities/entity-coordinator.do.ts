@@ -28,9 +28,15 @@ export interface SettleRequest {
   token: string;
   now: number;
   results: WriteReport[];
+  options: PlanOptions;
 }
 
-/** The stored state, for tests and the operations API. */
+/** `more`: what the outcomes taught leaves writes to make (an answer revealed an unsubscribe): plan again soon. */
+export interface SettleResponse {
+  more: boolean;
+}
+
+/** The stored state, for tests and inspection. */
 export interface EntitySnapshot {
   state: EntityState;
   life: Lifecycle;
@@ -81,21 +87,26 @@ export class EntityCoordinator extends DurableObject<Env> {
       this.setLease(current, { token: request.token, until: now + request.leaseMs });
 
       const before = snapshot(current);
+      const known = knownEmails(current.state, current.life, now).join("\u0000");
       const verdicts = applyInputs(current.state, current.life, request.inputs, request.options, () => `cf_${crypto.randomUUID()}`);
       const writes = planWrites(current.state, current.life, request.options);
       this.save(current, before);
       const { state, life } = current;
-      return { kind: "planned", verdicts, writes, conflicts: openConflicts(state), emails: knownEmails(state), deleted: life.deletedAt !== null };
+      const emails = knownEmails(state, life, now);
+      return { kind: "planned", verdicts, writes, conflicts: openConflicts(state), emails, emailsChanged: emails.join("\u0000") !== known, deleted: life.deletedAt !== null };
     });
   }
 
-  settle(request: SettleRequest): void {
-    this.guarded((current) => {
+  settle(request: SettleRequest): SettleResponse {
+    return this.guarded((current) => {
       const before = snapshot(current);
+      // Applied even from a caller that lost its lease: a write that landed is a fact about
+      // what the system holds, and ignoring it would leave this object believing otherwise.
       applyOutcomes(current.state, current.life, request.results, request.now);
       this.save(current, before);
       // Only the holder ends the lease; a caller that lost it (it overran) leaves the new one be.
       if (current.lease?.token === request.token) this.setLease(current, null);
+      return { more: planWrites(current.state, current.life, { ...request.options, reassert: false }, true).length > 0 };
     });
   }
 
@@ -103,12 +114,12 @@ export class EntityCoordinator extends DurableObject<Env> {
     return this.guarded((current) => structuredClone(current));
   }
 
+  /** One transaction: a request's writes land together or not at all. */
   private guarded<T>(body: (current: Loaded) => T): T {
     try {
-      this.loaded ??= this.load();
-      return body(this.loaded);
+      return this.ctx.storage.transactionSync(() => body((this.loaded ??= this.load())));
     } catch (error) {
-      // The copy may be ahead of storage now: the next request reads storage again.
+      // Storage rolled back, and the copy may be ahead of it: the next request reads storage again.
       this.loaded = null;
       throw error;
     }

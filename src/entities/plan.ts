@@ -22,7 +22,8 @@ import {
 } from "./sync-state";
 
 export type EntityInput =
-  | { eventId: string; kind: "observe"; observations: Observation[] }
+  /** `address`: the email-platform address the event came under (it must be one of this contact's). */
+  | { eventId: string; kind: "observe"; observations: Observation[]; address?: string }
   /** The CRM contact was deleted at `at`. */
   | { eventId: string; kind: "delete"; at: number }
   | { eventId: string; kind: "resolve"; field: Field; conflictId: string; choose: "crm" | "email" };
@@ -60,50 +61,113 @@ export interface CrmWrite {
 
 export type Write = EmailWrite | CrmWrite;
 
+/** The contact's life beyond its fields: its deletion, and the addresses it has had. */
 export interface Lifecycle {
   /** When the CRM contact was deleted; later inputs for this entity do nothing. */
   deletedAt: number | null;
   /** The email platform's member was archived after the deletion. */
   archived: boolean;
+  /** Every address the contact had, with when it last had it (our clock). */
+  addresses?: Record<string, number>;
 }
+
+/**
+ * An address the contact left still belongs to it this long: events the email platform fired
+ * under it before the change keep arriving (their echo of the change itself among them).
+ * After that the address is free, and an event under it is looked up again.
+ */
+export const FORMER_ADDRESS_MS = 24 * 60 * 60_000;
 
 export interface Plan {
   verdicts: { eventId: string; verdicts: Verdict[] }[];
   writes: Write[];
   /** Every open conflict of the entity (recorded in D1 idempotently). */
   conflicts: OpenConflict[];
-  /** Every address this contact is known by, for the email index. */
+  /** Every address this contact is known by (current and recent former ones), for the email index. */
   emails: string[];
+  /** The address set changed: index rows of this contact for other addresses can go. */
+  emailsChanged: boolean;
   deleted: boolean;
 }
 
 export function applyInputs(state: EntityState, life: Lifecycle, inputs: EntityInput[], options: PlanOptions, newId: () => string): Plan["verdicts"] {
   dropExpired(state, options.now);
-  return inputs.map((input) => {
+  // Oldest first (a person's choice last), so the same changes in any arrival order end in the same state.
+  const ordered = [...inputs].sort((a, b) => inputTime(a) - inputTime(b));
+  const verdicts = new Map<EntityInput, Verdict[]>();
+  for (const input of ordered) {
     switch (input.kind) {
       case "observe": {
-        // Oldest first, so the same changes in any arrival order end in the same state.
+        // An address the contact never had (or left long ago) now belongs to someone else.
+        if (input.address !== undefined && !ownsAddress(state, life, input.address, options.now)) {
+          verdicts.set(input, ["foreign"]);
+          break;
+        }
         const sorted = [...input.observations].sort((a, b) => a.at - b.at);
         // After a deletion nothing is synced for this contact any more.
-        const verdicts = sorted.map((o): Verdict => (life.deletedAt !== null ? "stale" : observe(state, o, options.policy, newId, options.now)));
-        return { eventId: input.eventId, verdicts };
+        verdicts.set(input, sorted.map((o): Verdict => (life.deletedAt !== null ? "stale" : observe(state, o, options.policy, newId, options.now))));
+        rememberAddresses(state, life, options.now);
+        break;
       }
       case "delete":
-        life.deletedAt ??= input.at;
-        return { eventId: input.eventId, verdicts: ["applied"] };
+        if (life.deletedAt !== null) {
+          verdicts.set(input, ["stale"]);
+          break;
+        }
+        life.deletedAt = input.at;
+        // Nothing will be written for it any more: its conflicts have nothing left to decide.
+        for (const field of FIELDS) state.fields[field].conflict = null;
+        verdicts.set(input, ["applied"]);
+        break;
       case "resolve":
-        return { eventId: input.eventId, verdicts: [resolve(state, input.field, input.conflictId, input.choose, options.now) ? "applied" : "stale"] };
+        verdicts.set(input, [resolve(state, input.field, input.conflictId, input.choose) ? "applied" : "stale"]);
+        break;
     }
-  });
+  }
+  return inputs.map((input) => ({ eventId: input.eventId, verdicts: verdicts.get(input) ?? [] }));
 }
 
-/** The writes still needed, remembered as expected echoes before anyone sends them. */
-export function planWrites(state: EntityState, life: Lifecycle, options: PlanOptions): Write[] {
+function inputTime(input: EntityInput): number {
+  if (input.kind === "delete") return input.at;
+  if (input.kind === "resolve") return Infinity;
+  return Math.min(...input.observations.map((o) => o.at));
+}
+
+/** The contact's current addresses, as its fields say. */
+function currentAddresses(state: EntityState): string[] {
+  const f = state.fields.email;
+  return [...new Set([f.desired?.value, f.crm?.value, f.email?.value].filter((v): v is string => !!v))];
+}
+
+function rememberAddresses(state: EntityState, life: Lifecycle, now: number): void {
+  life.addresses ??= {};
+  for (const address of currentAddresses(state)) life.addresses[address] = now;
+}
+
+function ownsAddress(state: EntityState, life: Lifecycle, address: string, now: number): boolean {
+  const current = currentAddresses(state);
+  // A contact that has no address yet cannot tell: the event that gives it one is welcome.
+  if (current.length === 0 || current.includes(address)) return true;
+  const last = life.addresses?.[address];
+  return last !== undefined && now - last < FORMER_ADDRESS_MS;
+}
+
+/** Every address the contact is known by now: current ones and those left within FORMER_ADDRESS_MS. */
+export function knownEmails(state: EntityState, life: Lifecycle, now: number): string[] {
+  const former = Object.entries(life.addresses ?? {}).filter(([, last]) => now - last < FORMER_ADDRESS_MS).map(([address]) => address);
+  return [...new Set([...currentAddresses(state), ...former])].sort();
+}
+
+/**
+ * The writes still needed, remembered as expected echoes before anyone sends them (`dryRun`:
+ * only whether any are needed, nothing remembered).
+ */
+export function planWrites(state: EntityState, life: Lifecycle, options: PlanOptions, dryRun = false): Write[] {
   const memberAddress = state.fields.email.email?.value ?? null;
   if (life.deletedAt !== null) {
     return life.archived || memberAddress === null ? [] : [{ system: "email", op: "archive", address: memberAddress, set: {}, full: {} }];
   }
-  if (options.reassert) for (const field of FIELDS) state.fields[field].rejected = {};
+  if (options.reassert && !dryRun) for (const field of FIELDS) state.fields[field].rejected = {};
   const writes: Write[] = [];
   const crm = options.reassert ? desiredValues(state, options.crmTakesSubscription) : pendingValues(state, "crm", options.crmTakesSubscription);
   if (Object.keys(crm).length > 0) writes.push({ system: "crm", op: "patch", set: crm });
@@ -120,8 +184,13 @@ export function planWrites(state: EntityState, life: Lifecycle, options: PlanOpt
     const op = memberAddress && !(options.reassert && memberAddress === full.email) ? "patch" : "upsert";
     if (address && Object.keys(email).length > 0) writes.push({ system: "email", op, address, set: email, full });
   }
+  if (dryRun) return writes;
   for (const w of writes) {
-    for (const [field, value] of Object.entries(w.set) as [Field, string][]) expect(state, { system: w.system, field, value, plannedAt: options.now });
+    for (const [field, value] of Object.entries(w.set) as [Field, string][]) {
+      // A value the system already holds (a reassert) changes nothing there, and no webhook
+      // will report it: expecting one would swallow a person's later change to that value.
+      if (state.fields[field][w.system]?.value !== value) expect(state, { system: w.system, field, value, plannedAt: options.now });
+    }
   }
   return writes;
 }
@@ -163,7 +232,15 @@ export function applyOutcomes(state: EntityState, life: Lifecycle, results: Writ
       continue;
     }
     if (outcome === "ok") {
-      for (const [field, value] of Object.entries({ ...write.set, ...holds }) as [Field, string][]) confirm(state, write.system, field, value, now);
+      for (const [field, value] of Object.entries(write.set) as [Field, string][]) confirm(state, write.system, field, value, now);
+      // Only the status is taken from the answer (other values a vendor may normalize, and
+      // taking those would make a write that never settles): an upsert of a member who had
+      // unsubscribed finds them so, and that unsubscribe wins like any other.
+      if (write.system === "email" && holds?.subscription === "unsubscribed") {
+        const f = state.fields.subscription;
+        f.email = { value: "unsubscribed", at: Math.max(f.email?.at ?? 0, now) };
+        if (f.desired?.value !== "unsubscribed") f.desired = { value: "unsubscribed", at: now, system: "email" };
+      }
     } else if (outcome === "rejected") {
       for (const [field, value] of Object.entries(write.set) as [Field, string][]) reject(state, write.system, field, value);
     }
@@ -174,8 +251,3 @@ export function openConflicts(state: EntityState): OpenConflict[] {
   return FIELDS.flatMap((f) => (state.fields[f].conflict ? [state.fields[f].conflict!] : []));
 }
 
-/** Every address the contact is known by: an email-platform event for any of them belongs to it. */
-export function knownEmails(state: EntityState): string[] {
-  const f = state.fields.email;
-  return [...new Set([f.desired?.value, f.crm?.value, f.email?.value, f.synced?.value].filter((v): v is string => !!v))];
-}

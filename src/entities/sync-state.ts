@@ -75,7 +75,8 @@ export interface EntityState {
   expectations: Expectation[];
 }
 
-export type Verdict = "applied" | "stale" | "echo" | "unchanged" | "conflict" | "superseded";
+/** `foreign`: the event came under an address that is not (or no longer) this contact's. */
+export type Verdict = "applied" | "stale" | "echo" | "unchanged" | "conflict" | "superseded" | "foreign";
 
 /**
  * A change reported for a time this close to (or before) our own confirmed write to that
@@ -85,6 +86,8 @@ export type Verdict = "applied" | "stale" | "echo" | "unchanged" | "conflict" | 
 export const WRITE_SKEW_MS = 2_000;
 /** How far a vendor's clock (and Mailchimp's whole seconds) may trail ours when matching an echo. */
 export const ECHO_SKEW_MS = 5 * 60_000;
+/** How long after we planned a write its echo's source time may be (the call ends within its lease, plus clock skew). */
+export const ECHO_WINDOW_MS = 5 * 60_000;
 /** An expected echo that never came is forgotten after this (covers a day of queue backlog). */
 export const ECHO_TTL_MS = 24 * 60 * 60_000;
 
@@ -104,11 +107,15 @@ export function observe(state: EntityState, o: Observation, policy: ConflictPoli
   const f = state.fields[o.field];
   const seen = f[o.system];
 
-  // Our own write reported back: the system now holds it for sure.
-  const echo = state.expectations.findIndex((e) => e.system === o.system && e.field === o.field && e.value === o.value && o.at >= e.plannedAt - ECHO_SKEW_MS);
+  // Our own write reported back (a change the system made within moments of our write, to
+  // the value we wrote): the system holds it for sure. Spent on its first match.
+  const echo = state.expectations.findIndex(
+    (e) => e.system === o.system && e.field === o.field && e.value === o.value && o.at >= e.plannedAt - ECHO_SKEW_MS && o.at <= e.plannedAt + ECHO_WINDOW_MS,
+  );
   if (echo >= 0) {
     state.expectations.splice(echo, 1);
-    f[o.system] = { value: o.value, at: Math.max(o.at, seen?.at ?? 0) };
+    // An echo older than what is known of the system tells nothing new about it.
+    if (!seen || o.at >= seen.at) f[o.system] = { value: o.value, at: o.at };
     settleSynced(f);
     return "echo";
   }
@@ -121,24 +128,28 @@ export function observe(state: EntityState, o: Observation, policy: ConflictPoli
   if (f.conflict) {
     // Frozen: keep the newest value of each side, for the person who resolves it.
     hold(f, o);
-    f.conflict[o.system] = { value: o.value, at: o.at };
+    if (o.at >= (f.conflict[o.system]?.at ?? -Infinity)) f.conflict[o.system] = { value: o.value, at: o.at };
     return "conflict";
   }
 
   const d = f.desired;
   // The system reports the value that already won: it agrees, whatever the times.
-  if (d?.value === o.value && !(seen && o.at < seen.at)) {
+  if (d?.value === o.value) {
     hold(f, o);
     settleSynced(f);
     return "unchanged";
   }
-  // The other system changed this field since the last sync, and that change has not reached
-  // this system yet: both changed it.
-  const otherPending = d !== null && d.system === other(o.system) && d.value !== f.synced?.value && d.value !== o.value && o.at > (f.synced?.at ?? -Infinity);
-  if (otherPending && policy === "escalate") {
+  // Both systems changed the field since the last sync: the other one's change has not reached
+  // this system yet, or it reached it by our write only after this change was made there
+  // (the change's webhook arrives after our write overwrote it).
+  const fromOther = d !== null && d.system === other(o.system);
+  const overwritten = seen?.writtenAt !== undefined && seen.writtenAt >= o.at - WRITE_SKEW_MS;
+  const concurrent = fromOther && ((d.value !== f.synced?.value && o.at > (f.synced?.at ?? -Infinity)) || overwritten);
+  if (concurrent && policy === "escalate") {
     hold(f, o);
-    const id = openConflict();
-    f.conflict = { id, field: o.field, crm: f.crm, email: f.email, openedAt: now };
+    const mine = { value: o.value, at: o.at };
+    const theirs = f[other(o.system)];
+    f.conflict = { id: openConflict(), field: o.field, crm: o.system === "crm" ? mine : theirs, email: o.system === "email" ? mine : theirs, openedAt: now };
     return "conflict";
   }
   // An unsubscribe wins over the CRM's "subscribed" whenever it comes: that value is mostly
@@ -147,8 +158,8 @@ export function observe(state: EntityState, o: Observation, policy: ConflictPoli
   if (d && !unsubscribe && (o.at < d.at || (o.at === d.at && o.system === "email" && d.system === "crm"))) {
     // Older than what was applied (or a cross-system tie, which the CRM wins). The system's
     // value is still recorded: it will be overwritten with the winner.
-    if (o.at >= (seen?.at ?? -Infinity)) hold(f, o);
-    return otherPending ? "superseded" : "stale";
+    hold(f, o);
+    return concurrent ? "superseded" : "stale";
   }
   hold(f, o);
   f.desired = { value: o.value, at: o.at, system: o.system };
@@ -156,13 +167,18 @@ export function observe(state: EntityState, o: Observation, policy: ConflictPoli
   return "applied";
 }
 
-/** A person chose a side of an open conflict: that side's value wins, as of now. */
-export function resolve(state: EntityState, field: Field, conflictId: string, choose: System, now: number): boolean {
+/**
+ * A person chose a side of an open conflict: that side's newest value wins. It counts as
+ * newer than both sides' changes (in their own clocks), so a later change in either system
+ * still wins over it.
+ */
+export function resolve(state: EntityState, field: Field, conflictId: string, choose: System): boolean {
   const f = state.fields[field];
-  if (f.conflict?.id !== conflictId) return false;
-  const chosen = f[choose];
+  const conflict = f.conflict;
+  if (conflict?.id !== conflictId) return false;
+  const chosen = conflict[choose];
   f.conflict = null;
-  if (chosen) f.desired = { value: chosen.value, at: now, system: choose };
+  if (chosen) f.desired = { value: chosen.value, at: Math.max(conflict.crm?.at ?? 0, conflict.email?.at ?? 0) + 1, system: choose };
   settleSynced(f);
   return true;
 }
@@ -170,8 +186,9 @@ export function resolve(state: EntityState, field: Field, conflictId: string, ch
 /** Records what `o` says its system holds, unless our own later write replaced it there. */
 function hold(f: FieldState, o: Observation): void {
   const seen = f[o.system];
+  if (seen && o.at < seen.at) return;
   if (seen?.writtenAt !== undefined && seen.writtenAt >= o.at - WRITE_SKEW_MS && seen.value !== o.value) return;
-  f[o.system] = { value: o.value, at: Math.max(o.at, seen?.at ?? -Infinity) };
+  f[o.system] = { value: o.value, at: o.at };
 }
 
 /** When both systems hold the winning value, it is the synced value. */
@@ -193,8 +210,9 @@ export function pendingValue(state: EntityState, field: Field, system: System): 
 /** Records that `system` now holds `value` for `field` (our write succeeded). */
 export function confirm(state: EntityState, system: System, field: Field, value: string, now: number): void {
   const f = state.fields[field];
-  const at = Math.max(f[system]?.at ?? 0, f.desired?.value === value ? f.desired.at : 0);
-  f[system] = { value, at, writtenAt: now };
+  // `at` stays in the system's own clock (its last reported change): only its own later
+  // reports are compared with it. When our write landed is `writtenAt`, in ours.
+  f[system] = { value, at: f[system]?.at ?? 0, writtenAt: now };
   settleSynced(f);
 }
 

@@ -36,6 +36,8 @@ export interface GroupContext {
   config: Config;
   connectors: Connectors;
   coordinators: Coordinators;
+  /** A conflict's state in D1: the side chosen, `open`, or null when there is no such conflict. */
+  conflictResolution(id: string): Promise<"crm" | "email" | "open" | null>;
   /** Owns the entity's lease for this group. */
   token: string;
   leaseMs: number;
@@ -43,8 +45,11 @@ export interface GroupContext {
 }
 
 export type GroupOutcome =
-  /** Every item is done; `notes` says what each one did (`applied`, `stale`, `echo`, …). */
-  | { kind: "done"; notes: Map<string, string>; record: EntityRecord | null }
+  /**
+   * Every item is done (`notes` says what each one did: `applied`, `stale`, `echo`, …), but
+   * those in `again`, which come back shortly to be planned once more.
+   */
+  | { kind: "done"; notes: Map<string, string>; record: EntityRecord | null; again?: string[] }
   /** Another consumer invocation holds the entity: every item waits and comes back shortly. */
   | { kind: "busy"; retryInMs: number }
   /** A write failed: every item shares the failure (its retry plans the entity again). */

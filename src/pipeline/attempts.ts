@@ -56,10 +56,13 @@ export function done(deps: PipelineDeps, event: InboundEvent, action: string, at
   return { update: { action, state: "done", lastError: null, lastStatus: null, nextAttemptAt: null, note }, deadLetter: null, invalid: false };
 }
 
-/** The attempt could not start: back to pending, due after `delayMs`, its count given back. */
-export function givenBack(deps: PipelineDeps, event: InboundEvent, action: string, attemptNumber: number, delayMs: number, note: string): AttemptResult {
+/**
+ * Back to pending, due after `delayMs`: an attempt that could not start gives its count back;
+ * one that did its part and asks for another (`counted`) keeps it, so it still ends.
+ */
+export function givenBack(deps: PipelineDeps, event: InboundEvent, action: string, attemptNumber: number, delayMs: number, note: string, counted = false): AttemptResult {
   log("action_attempt", { ...where(event, action, attemptNumber), outcome: "waiting", note, retryInMs: delayMs });
-  return { update: { action, state: "pending", lastError: null, lastStatus: null, nextAttemptAt: deps.now() + delayMs, note, uncount: true }, deadLetter: null, invalid: false };
+  return { update: { action, state: "pending", lastError: null, lastStatus: null, nextAttemptAt: deps.now() + delayMs, note, uncount: !counted }, deadLetter: null, invalid: false };
 }
 
 export function failed(deps: PipelineDeps, message: EventMessage, action: string, attemptNumber: number, error: unknown, started: number): AttemptResult {

@@ -17,6 +17,8 @@ import type { PipelineDeps } from "./process";
 /** A busy entity's messages come back after this long at least (and at most BUSY_MAX_MS). */
 const BUSY_MIN_MS = 1_000;
 const BUSY_MAX_MS = 5_000;
+/** An item its group wants planned once more (an answer revealed more to write, an address moved) comes back after this. */
+const AGAIN_MS = 1_000;
 
 export interface GroupMember {
   index: number;
@@ -51,6 +53,7 @@ export async function runEntityActions(deps: PipelineDeps, groupKey: string, dir
         config: deps.config,
         connectors: deps.connectorsFor(context, audit, deadline),
         coordinators: deps.coordinators,
+        conflictResolution: (id) => conflictResolution(deps, id),
         token: crypto.randomUUID(),
         leaseMs: LEASE_MS,
         now: deps.now,
@@ -65,7 +68,10 @@ export async function runEntityActions(deps: PipelineDeps, groupKey: string, dir
       let result: AttemptResult;
       switch (outcome.kind) {
         case "done":
-          result = done(deps, event, action.name, attemptOf(m), started, outcome.notes.get(event.id) ?? null);
+          // Counted: a group that keeps asking for another plan must still meet RETRY_MAX_AGE.
+          result = outcome.again?.includes(event.id)
+            ? givenBack(deps, event, action.name, attemptOf(m), AGAIN_MS, `planned again: ${outcome.notes.get(event.id) ?? ""}`, true)
+            : done(deps, event, action.name, attemptOf(m), started, outcome.notes.get(event.id) ?? null);
           break;
         case "busy": {
           const delay = Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, outcome.retryInMs));
@@ -90,3 +96,10 @@ export async function runEntityActions(deps: PipelineDeps, groupKey: string, dir
 }
 
 const sourceTime = (m: EventMessage) => m.event.occurredAt ?? m.event.receivedAt;
+
+async function conflictResolution(deps: PipelineDeps, id: string): Promise<"crm" | "email" | "open" | null> {
+  const row = await deps.db.$client.prepare(`SELECT status, resolution FROM conflicts WHERE id = ?`).bind(id).first<{ status: string; resolution: string | null }>();
+  if (!row) return null;
+  if (row.status === "open") return "open";
+  return row.resolution === "crm" || row.resolution === "email" ? row.resolution : null;
+}

@@ -155,14 +155,10 @@ function claimStatements(d1: D1Database, { message, routed, token }: ClaimReques
 type EventResult = { delivery_id: string; status: EventStatus; last_error: string | null };
 
 /**
- * Claims every request in one round trip. A request whose statements cannot even be built
- * (a payload that does not serialize) yields its Error instead of failing the others.
+ * Claims every request in one round trip, with `extra` read statements in the same one (the
+ * email index lookup). A request whose statements cannot even be built (a payload that does
+ * not serialize) yields its Error instead of failing the others.
  */
-export async function claimEvents(db: Db, requests: ClaimRequest[], now: number): Promise<(Claim | Error)[]> {
-  return (await claimEventsWith(db, requests, now, [])).claims;
-}
-
-/** Claims, and runs `extra` read statements in the same round trip (the entity lookup). */
 export async function claimEventsWith(db: Db, requests: ClaimRequest[], now: number, extra: D1PreparedStatement[]): Promise<{ claims: (Claim | Error)[]; extra: D1Result[] }> {
   const built = requests.map((request) => {
     try {

@@ -12,12 +12,13 @@ import { AuditBuffer, type AuditSink } from "../audit/sink";
 import type { Redactor } from "../audit/redact";
 import type { Config } from "../config";
 import type { Connectors } from "../connectors";
+import { ActionFailure } from "../connectors/errors";
 import type { CallContext } from "../connectors/http-client";
 import { lookupStatement, readDirectory, type Coordinators, type Directory } from "../entities/directory";
 import { route, type RoutedAction } from "../flows/registry";
 import { isEntityAction, type Flow } from "../flows/types";
 import { log } from "../observability/log";
-import { attempt, unrouted, type AttemptResult } from "./attempts";
+import { attempt, failed, unrouted, type AttemptResult } from "./attempts";
 import { runEntityActions } from "./groups";
 import { claimEventsWith, eventStatusOf, LEASE_MARGIN_MS, type Claim, type Db, type EventStatus, type LedgerRow, type Settlement } from "./ledger";
 import type { EventMessage } from "./message";
@@ -213,7 +214,7 @@ async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, cl
       if (!flowAction) return unrouted(message, row);
       if (!isEntityAction(flowAction)) return attempt(deps, message, flowAction, row.attempts, audit, deadline);
       // Run with its entity group (groups.ts); missing only if the group failed before deciding.
-      return grouped.get(row.action) ?? { update: { action: row.action, state: "failed" as const, lastError: "the entity group failed before deciding", lastStatus: null, nextAttemptAt: deps.now() + 1_000 }, deadLetter: null, invalid: false };
+      return grouped.get(row.action) ?? failed(deps, message, row.action, row.attempts, new ActionFailure("transient", "the entity group failed before deciding"), deps.now());
     }),
   );
   const final = claim.actions.map((row) => {

@@ -22,7 +22,7 @@ describe("the lease", () => {
     const now = Date.now();
     expect(await stub.plan(request("a", now))).toMatchObject({ kind: "planned" });
     expect(await stub.plan(request("b", now + 10))).toEqual({ kind: "busy", retryInMs: 90_000 - 10 });
-    await stub.settle({ token: "a", now: now + 20, results: [] });
+    await stub.settle({ token: "a", now: now + 20, results: [], options: { policy: "latest-wins", crmTakesSubscription: true, now: Date.now() } });
     expect(await stub.plan(request("b", now + 30))).toMatchObject({ kind: "planned" });
   });
 
@@ -32,7 +32,7 @@ describe("the lease", () => {
     await stub.plan(request("a", now, 1_000));
     expect(await stub.plan(request("b", now + 1_001))).toMatchObject({ kind: "planned" });
     // The late holder's settle does not end the new lease.
-    await stub.settle({ token: "a", now: now + 1_002, results: [] });
+    await stub.settle({ token: "a", now: now + 1_002, results: [], options: { policy: "latest-wins", crmTakesSubscription: true, now: Date.now() } });
     expect(await stub.plan(request("c", now + 1_003))).toMatchObject({ kind: "busy" });
   });
 
@@ -50,7 +50,7 @@ describe("storage", () => {
     const now = Date.now();
     const planned = await stub.plan(request("a", now, 90_000, "ada@example.com"));
     if (planned.kind !== "planned") throw new Error("busy");
-    await stub.settle({ token: "a", now: now + 5, results: planned.writes.map((write) => ({ write, outcome: "ok" as const })) });
+    await stub.settle({ token: "a", now: now + 5, results: planned.writes.map((write) => ({ write, outcome: "ok" as const })), options: options(now + 5) });
     const before = await stub.snapshot();
 
     const rows = await runInDurableObject(stub, (instance: EntityCoordinator, state) => {

@@ -207,3 +207,89 @@ describe("a late webhook and our own later write", () => {
     ]);
   });
 });
+
+describe("review: what an expected echo may and may not swallow", () => {
+  it("a reassert of values the systems hold leaves no expectation behind to swallow a later change", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "firstname", "Ann", 1000)]);
+    const before = [...sim.state.expectations];
+    const replay = sim.plan([], { reassert: true });
+    expect(replay.writes).not.toEqual([]);
+    sim.settle(replay.writes);
+    expect(sim.state.expectations).toEqual(before);
+    // A person changes the CRM Ann -> Bob -> Ann later the same day: the last one is a change.
+    sim.now = 3_600_000;
+    sim.step([obs("crm", "firstname", "Bob", 3_600_000)]);
+    sim.step([obs("email", "firstname", "Bob", 3_600_500)]);
+    const back = sim.plan([obs("crm", "firstname", "Ann", 7_200_000)]);
+    expect(back.verdicts).toEqual(["applied"]);
+    expect(back.writes).toEqual([expect.objectContaining({ system: "email", set: { firstname: "Ann" } })]);
+  });
+
+  it("matches an echo only near the write it expects", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000)]);
+    sim.now = 100_000;
+    const planned = sim.plan([obs("crm", "lastname", "Lee", 100_000)]);
+    sim.settle(planned.writes);
+    // Ten minutes after the write, a person sets the same value in the email platform: not an echo.
+    expect(sim.plan([obs("email", "lastname", "Lee", 100_000 + 10 * 60_000)]).verdicts).toEqual(["unchanged"]);
+    expect(sim.state.expectations.filter((e) => e.field === "lastname")).toHaveLength(1);
+  });
+});
+
+describe("review: escalate when our write overwrote a person's change", () => {
+  it("opens a conflict with the person's value, and the choice is written to both", () => {
+    const sim = new Sim("escalate");
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "firstname", "Ann", 1000)]);
+    sim.now = 50_000;
+    // The CRM's change reaches the email platform at sim.now...
+    sim.step([obs("crm", "firstname", "Carl", 40_000)]);
+    // ...where a person had set Dora just before; its webhook comes after our write.
+    const late = sim.plan([obs("email", "firstname", "Dora", 49_500)]);
+    expect(late.verdicts).toEqual(["conflict"]);
+    expect(late.writes).toEqual([]);
+    const conflict = sim.state.fields.firstname.conflict!;
+    expect(conflict).toMatchObject({ crm: { value: "Carl" }, email: { value: "Dora", at: 49_500 } });
+    const chosen = sim.step([{ eventId: "r", kind: "resolve", field: "firstname", conflictId: conflict.id, choose: "email" }]);
+    expect(chosen.writes).toEqual([
+      expect.objectContaining({ system: "crm", set: { firstname: "Dora" } }),
+      expect.objectContaining({ system: "email", set: { firstname: "Dora" } }),
+    ]);
+  });
+
+  it("a resolution counts as newer than both sides, so a change made right after it still wins", () => {
+    const sim = new Sim("escalate");
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "lastname", "Start", 1000)]);
+    sim.settle(sim.plan([obs("crm", "lastname", "C", 10_000)]).writes, "failed");
+    sim.plan([obs("email", "lastname", "E", 20_000)]);
+    const id = sim.state.fields.lastname.conflict!.id;
+    sim.now = 10_000_000; // our clock far ahead of the vendors'
+    sim.step([{ eventId: "r", kind: "resolve", field: "lastname", conflictId: id, choose: "crm" }]);
+    expect(sim.step([obs("crm", "lastname", "Later", 20_001)]).verdicts).toEqual(["applied"]);
+  });
+});
+
+describe("review: addresses", () => {
+  it("an event under an address the contact left long ago is not applied to it", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "old@example.com", 1000)]);
+    sim.step([obs("crm", "email", "new@example.com", 2000)]);
+    const soon = sim.step([{ eventId: "x", kind: "observe", address: "old@example.com", observations: [{ system: "email", field: "firstname", value: "Late", at: 2500 }] }]);
+    expect(soon.verdicts).toEqual(["applied"]);
+    sim.now += 25 * 60 * 60_000;
+    const stranger = sim.plan([{ eventId: "y", kind: "observe", address: "old@example.com", observations: [{ system: "email", field: "firstname", value: "Zoe", at: sim.now }] }]);
+    expect(stranger.verdicts).toEqual(["foreign"]);
+    expect(stranger.writes).toEqual([]);
+  });
+
+  it("a deletion closes the contact's conflicts", () => {
+    const sim = new Sim("escalate");
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "lastname", "Start", 1000)]);
+    sim.settle(sim.plan([obs("crm", "lastname", "C", 10_000)]).writes, "failed");
+    sim.plan([obs("email", "lastname", "E", 20_000)]);
+    expect(sim.state.fields.lastname.conflict).not.toBeNull();
+    sim.step([{ eventId: "d", kind: "delete", at: 30_000 }]);
+    expect(sim.state.fields.lastname.conflict).toBeNull();
+  });
+});

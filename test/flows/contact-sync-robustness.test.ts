@@ -89,7 +89,7 @@ async function knownContact(at: number) {
   const coordinator = env.ENTITY.getByName(`contact:${id}`);
   const token = crypto.randomUUID();
   await coordinator.plan({ token, leaseMs: 10_000, inputs: [{ eventId: "seed", kind: "observe", observations }], options: { policy: "latest-wins", crmTakesSubscription: true, now: Date.now() } });
-  await coordinator.settle({ token, now: Date.now(), results: [] });
+  await coordinator.settle({ token, now: Date.now(), results: [], options: { policy: "latest-wins", crmTakesSubscription: true, now: Date.now() } });
   await env.DB.prepare("INSERT INTO contact_emails (email, contact_key, updated_at) VALUES (?, ?, ?)").bind(email, `contact:${id}`, Date.now()).run();
   return { id, email };
 }

@@ -9,14 +9,11 @@
 import type { Connectors } from "../../connectors";
 import { ActionFailure } from "../../connectors/errors";
 import type { MailchimpMember, MemberPatch } from "../../connectors/mailchimp";
-import type { CrmWrite, EmailWrite, Values, Write, WriteOutcome } from "../../entities/plan";
+import type { CrmWrite, EmailWrite, Values, Write, WriteReport } from "../../entities/plan";
 import type { CrmSettings } from "./observe";
 
-export interface WriteResult {
-  write: Write;
-  outcome: WriteOutcome;
-  /** What the system holds after the write, when it differs from what was sent (an existing member's status). */
-  holds?: Values;
+/** A write's report for the Durable Object, and why it failed. */
+export interface WriteResult extends WriteReport {
   failure?: ActionFailure;
 }
 
@@ -82,5 +79,5 @@ function mergeFields(values: Values): Record<string, string> | null {
 
 /** The member's subscription as the sync sees it: anything but `subscribed` keeps them off the list. */
 function held(member: MailchimpMember): Values {
-  return { email: member.email_address.trim().toLowerCase(), subscription: member.status === "subscribed" ? "subscribed" : "unsubscribed" };
+  return { subscription: member.status === "subscribed" ? "subscribed" : "unsubscribed" };
 }

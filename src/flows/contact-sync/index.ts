@@ -15,6 +15,7 @@ import type { HubSpotContact } from "../../connectors/hubspot";
 import { contactKey, type EntityRecord } from "../../entities/directory";
 import type { EntityInput } from "../../entities/plan";
 import type { Field, Observation } from "../../entities/sync-state";
+import type { InboundEvent } from "../../ingest/event";
 import type { Flow, GroupContext, GroupOutcome } from "../types";
 import { executeWrites } from "./execute";
 import { crmProperties, fromContact, inputOf, isContactEvent, normalizeEmail, sourceTime } from "./observe";
@@ -31,23 +32,27 @@ export const contactSync: Flow = {
 interface Found {
   crmId: string;
   observed: Observation[];
+  /** The CRM was read and has no such contact (any more). */
+  missing?: boolean;
   note?: string;
 }
 
 async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
   const crm = ctx.config.crm;
   let found: Found | null;
+  let inputs: EntityInput[];
+  const again: string[] = [];
   try {
     found = await findContact(ctx);
+    inputs = await Promise.all(ctx.items.map((i) => inputFor(ctx, i.event, again)));
   } catch (error) {
     return { kind: "failed", failure: asFailure(error), record: null };
   }
   if (found === null) {
     const note = "no CRM contact has this address, and the event creates none";
-    return { kind: "done", notes: new Map(ctx.items.map((i) => [i.event.id, note])), record: null };
+    return { kind: "done", notes: new Map(ctx.items.map((i) => [i.event.id, note])), record: null, again };
   }
   const key = contactKey(found.crmId);
-  const inputs: EntityInput[] = ctx.items.map((i) => inputOf(i.event, crm));
   if (found.observed.length > 0) inputs.unshift({ eventId: "crm-read", kind: "observe", observations: found.observed });
 
   const options = {
@@ -63,20 +68,42 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
     log("conflict_opened", { entity: key, conflicts: plan.conflicts.map((c) => ({ id: c.id, field: c.field })) }, "warn");
   }
   const results = await executeWrites(plan.writes, found.crmId, ctx.connectors, crm);
-  await ctx.coordinators.settle(key, { token: ctx.token, now: ctx.now(), results: results.map(({ write, outcome, holds }) => ({ write, outcome, ...(holds ? { holds } : {}) })) });
+  const settled = await ctx.coordinators.settle(key, { token: ctx.token, now: ctx.now(), results: results.map(({ failure: _, ...report }) => report), options });
 
-  const record: EntityRecord = { contactKey: key, emails: plan.emails, deleted: plan.deleted, conflicts: plan.conflicts };
-  const failed = results.find((r) => r.failure);
+  // An event under an address this contact no longer has: its index row goes, and the event
+  // is looked up again (it belongs to whoever has the address now).
+  const foreign = plan.verdicts.filter((v) => v.verdicts.includes("foreign")).map((v) => v.eventId);
+  const unindex = ctx.items.filter((i) => foreign.includes(i.event.id)).map((i) => i.event.entityKey?.slice("email:".length) ?? "");
+  const record: EntityRecord = { contactKey: key, emails: plan.emails, prune: plan.emailsChanged, unindex, deleted: plan.deleted, conflicts: plan.conflicts };
+  // A write that may yet succeed decides first: the group is retried, and a refused value is not offered again.
+  const failed = results.find((r) => r.outcome === "failed") ?? results.find((r) => r.failure);
   if (failed?.failure) return { kind: "failed", failure: failed.failure, record };
-  // A contact without an address cannot be in the email platform (CONTRACT 8: invalid, kept and visible).
-  if (plan.emails.length === 0 && !plan.deleted && ctx.items.some((i) => i.event.type === "contact.creation")) {
+  // A contact without an address cannot be in the email platform (CONTRACT 8: invalid, kept
+  // and visible); one the CRM no longer has was deleted, and its deletion event says so.
+  if (plan.emails.length === 0 && !plan.deleted && !found.missing && ctx.items.some((i) => i.event.type === "contact.creation")) {
     return { kind: "failed", failure: new ActionFailure("invalid", `HubSpot contact ${found.crmId} has no email`), record };
   }
+  // The answers revealed more to write (an upsert found the member unsubscribed): the first event plans again shortly.
+  if (settled.more && ctx.items[0]) again.push(ctx.items[0].event.id);
+  again.push(...foreign);
   const written = results.map((r) => `${r.write.system}:${r.write.op}`).join(" ");
   const notes = new Map(
     plan.verdicts.filter((v) => v.eventId !== "crm-read").map((v) => [v.eventId, [summarize(v.verdicts), found.note, written && `wrote ${written}`].filter(Boolean).join("; ")]),
   );
-  return { kind: "done", notes, record };
+  return { kind: "done", notes, record, again };
+}
+
+/**
+ * The event as an input. A person's choice on a conflict is taken from the conflict's row, not
+ * from the event: two people resolving at once queue two events, and the row says who won.
+ */
+async function inputFor(ctx: GroupContext, event: InboundEvent, again: string[]): Promise<EntityInput> {
+  const input = inputOf(event, ctx.config.crm);
+  if (input.kind !== "resolve") return input;
+  const resolution = await ctx.conflictResolution(input.conflictId);
+  if (resolution === "open") again.push(event.id); // the route's update has not landed yet
+  if (resolution === "crm" || resolution === "email") return { ...input, choose: resolution };
+  return { eventId: event.id, kind: "observe", observations: [] };
 }
 
 /** `applied` when any change was applied, else what the changes were (`stale`, `echo`, …). */
@@ -98,7 +125,7 @@ async function findContact(ctx: GroupContext): Promise<Found | null> {
     if (!mustRead || deleting) return { crmId, observed: [] };
     const contact = await hubspot.findContact(crmId, readProperties, true);
     // Gone from the CRM (deleted since): its deletion event says what to do.
-    return { crmId, observed: contact ? readAt(contact) : [] };
+    return contact ? { crmId, observed: readAt(contact) } : { crmId, observed: [], missing: true };
   }
 
   const address = ctx.entityKey.slice("email:".length);

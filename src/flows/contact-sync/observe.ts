@@ -31,8 +31,13 @@ export function crmProperties(crm: CrmSettings): string[] {
  */
 export function sourceTime(event: InboundEvent): number {
   if (event.occurredAt === null) return event.receivedAt;
-  return event.source === "mailchimp" ? event.occurredAt + 999 : event.occurredAt;
+  const at = event.source === "mailchimp" ? event.occurredAt + 999 : event.occurredAt;
+  // A vendor clock far ahead (or a forged time) must not make one change win for ever.
+  return Math.min(at, event.receivedAt + MAX_FUTURE_MS);
 }
+
+/** How far a source time may lie after the event's arrival (clock skew). */
+const MAX_FUTURE_MS = 60_000;
 
 /** The events the contact sync handles (others of these sources are recorded as ignored). */
 export function isContactEvent(event: InboundEvent, crm: CrmSettings): boolean {
@@ -59,7 +64,10 @@ export function inputOf(event: InboundEvent, crm: CrmSettings): EntityInput {
     if (event.type === "contact.deletion") return { eventId: event.id, kind: "delete", at };
     const observations: Observation[] = [];
     if (event.type === "contact.propertyChange") {
-      const value = p.propertyValue === null || p.propertyValue === undefined ? "" : String(p.propertyValue);
+      // HubSpot sends property values as strings; anything else (an object, a list) is not a value to copy.
+      const raw = p.propertyValue;
+      const value = raw === null || raw === undefined ? "" : typeof raw === "string" || typeof raw === "number" || typeof raw === "boolean" ? String(raw) : null;
+      if (value === null) return { eventId: event.id, kind: "observe", observations: [] };
       const field = crmField(String(p.propertyName ?? ""), crm);
       if (field === "lost") {
         if (value === crm.lostValue) observations.push({ system: "crm", field: "subscription", value: "unsubscribed", at });
@@ -79,7 +87,9 @@ export function inputOf(event: InboundEvent, crm: CrmSettings): EntityInput {
     if (!(FIELDS as readonly unknown[]).includes(p.field)) return { eventId: event.id, kind: "observe", observations: [] };
     return { eventId: event.id, kind: "resolve", field: p.field as Field, conflictId: String(p.conflictId), choose: p.choose === "crm" ? "crm" : "email" };
   }
-  return { eventId: event.id, kind: "observe", observations: mailchimpObservations(event.type, p, at) };
+  // Under the address the event came with (upemail: the old one): it must be this contact's.
+  const address = event.entityKey?.startsWith("email:") ? event.entityKey.slice("email:".length) : undefined;
+  return { eventId: event.id, kind: "observe", observations: mailchimpObservations(event.type, p, at), ...(address ? { address } : {}) };
 }
 
 function mailchimpObservations(type: string, payload: Record<string, unknown>, at: number): Observation[] {

@@ -20,7 +20,7 @@ const ConflictSide = z
   .openapi({ description: "One system's value and when it changed it; null when the conflict has nothing from that system." });
 
 const CONFLICT_EXAMPLE = {
-  id: "cfl_3f9a2c",
+  id: "cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f",
   entityKey: "contact:151",
   field: "firstname",
   crm: { value: "Ada", at: "2026-05-01T09:00:00.000Z" },
@@ -104,7 +104,7 @@ export const resolveConflictRoute = createRoute({
   description: "Records the choice and queues it; the pipeline then writes the chosen value to both systems.",
   security: SECURITY,
   request: {
-    params: z.object({ id: z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" }, example: "cfl_3f9a2c" }) }),
+    params: z.object({ id: z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" }, example: "cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f" }) }),
     body: { required: true, content: { "application/json": { schema: ResolveConflictBody, example: { choose: "crm", by: "ada@example.com" } } } },
   },
   responses: {
@@ -118,8 +118,8 @@ export const resolveConflictRoute = createRoute({
       },
     },
     400: errorSpec("The body is not JSON, or `choose` / `by` is invalid.", "invalid_request", 'choose: Invalid option: expected one of "crm"|"email"'),
-    404: errorSpec("No conflict has this id.", "not_found", "no conflict cfl_3f9a2c"),
-    409: errorSpec("The conflict was already resolved.", "conflict", "conflict cfl_3f9a2c was already resolved: crm was chosen"),
+    404: errorSpec("No conflict has this id.", "not_found", "no conflict cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f"),
+    409: errorSpec("The conflict was already resolved.", "conflict", "conflict cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f was already resolved: crm was chosen"),
     413: errorSpec("The body is over 64 KiB.", "payload_too_large", "the body is over 65536 bytes"),
     415: errorSpec("The body is not `application/json`.", "unsupported_media_type", "send the body as application/json"),
     ...COMMON_ERRORS,
