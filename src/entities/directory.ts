@@ -17,6 +17,8 @@ export const emailKey = (email: string): string => `email:${email}`;
 export interface EntityRecord {
   contactKey: string;
   emails: string[];
+  /** Of `emails`, those the index already maps to this contact (no write needed). */
+  indexed?: string[];
   /** Index rows of this contact for addresses not in `emails` go (the address set changed). */
   prune?: boolean;
   /** Addresses that are not this contact's (any more): their rows for it go. */
@@ -72,7 +74,7 @@ export function recordStatements(d1: D1Database, record: EntityRecord, now: numb
   return [
     ...(record.unindex ?? []).map((email) => d1.prepare(SQL.unindex).bind(email, record.contactKey)),
     ...(record.prune ? [d1.prepare(SQL.prune).bind(record.contactKey, JSON.stringify(record.emails))] : []),
-    ...record.emails.map((email) => d1.prepare(SQL.index).bind(email, record.contactKey, now)),
+    ...record.emails.filter((email) => !record.indexed?.includes(email)).map((email) => d1.prepare(SQL.index).bind(email, record.contactKey, now)),
     ...record.conflicts.map((c) =>
       d1.prepare(SQL.conflict).bind(c.id, record.contactKey, c.field, c.crm?.value ?? null, c.crm?.at ?? null, c.email?.value ?? null, c.email?.at ?? null, c.openedAt),
     ),

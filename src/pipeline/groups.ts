@@ -86,7 +86,7 @@ export async function runEntityActions(deps: PipelineDeps, groupKey: string, dir
         result.audit = audit.drain();
         const record = outcome.kind === "busy" ? null : outcome.record;
         // Addresses the index already maps to this contact need no write.
-        result.entity = record && { ...record, emails: record.emails.filter((e) => directory.byEmail.get(e) !== record.contactKey) };
+        result.entity = record && { ...record, indexed: record.emails.filter((e) => directory.byEmail.get(e) === record.contactKey) };
       }
       if (!results.has(m.index)) results.set(m.index, new Map());
       results.get(m.index)!.set(action.name, result);

@@ -82,6 +82,9 @@ describe("CRM -> email platform", () => {
     expect(calls.mailchimp[0]!.body).toEqual({ email_address: next });
     expect(await mailchimpMember(email)).toBeNull();
     expect(await mailchimpMember(next)).toMatchObject({ status: "subscribed", email_address: next });
+    // An event fired under the old address before the move still finds the contact (no lookup by email).
+    const late = await callsDuring(async () => deliver([await emailProfile(email, "Ada", "Byron", Date.now() + 3_000)]));
+    expect(late.hubspot.map(call)).toEqual([`PATCH /crm/v3/objects/contacts/${id}`]);
   });
 
   it("unsubscribes a contact marked lost", async () => {
