@@ -19,7 +19,7 @@ export interface EntityRecord {
   emails: string[];
   /** Of `emails`, those the index already maps to this contact (no write needed). */
   indexed?: string[];
-  /** Index rows of this contact for addresses not in `emails` go (the address set changed). */
+  /** Index rows of this contact for addresses not in `emails` go (an address left the set). */
   prune?: boolean;
   /** Addresses that are not this contact's (any more): their rows for it go. */
   unindex?: string[];

@@ -87,13 +87,14 @@ export class EntityCoordinator extends DurableObject<Env> {
       this.setLease(current, { token: request.token, until: now + request.leaseMs });
 
       const before = snapshot(current);
-      const known = knownEmails(current.state, current.life, now).join("\u0000");
+      const known = knownEmails(current.state, current.life, now);
       const verdicts = applyInputs(current.state, current.life, request.inputs, request.options, () => `cf_${crypto.randomUUID()}`);
       const writes = planWrites(current.state, current.life, request.options);
       this.save(current, before);
       const { state, life } = current;
       const emails = knownEmails(state, life, now);
-      return { kind: "planned", verdicts, writes, conflicts: openConflicts(state), emails, emailsChanged: emails.join("\u0000") !== known, deleted: life.deletedAt !== null };
+      const emailsDropped = known.some((address) => !emails.includes(address));
+      return { kind: "planned", verdicts, writes, conflicts: openConflicts(state), emails, emailsDropped, deleted: life.deletedAt !== null };
     });
   }
 

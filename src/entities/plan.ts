@@ -85,8 +85,8 @@ export interface Plan {
   conflicts: OpenConflict[];
   /** Every address this contact is known by (current and recent former ones), for the email index. */
   emails: string[];
-  /** The address set changed: index rows of this contact for other addresses can go. */
-  emailsChanged: boolean;
+  /** An address left the set (a day after the contact moved on): its index rows can go. */
+  emailsDropped: boolean;
   deleted: boolean;
 }
 

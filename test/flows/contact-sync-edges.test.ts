@@ -81,13 +81,16 @@ describe("two people resolving the same conflict", () => {
 describe("writes that fail differently in one group", () => {
   it("retries the group for the transient failure instead of dead-lettering it for the permanent one", async () => {
     const { id, email } = await synced();
-    await setFaults("hubspot", { failNext: { count: 1, status: 400 } });
-    await setFaults("mailchimp", { failNext: { count: 1, status: 503 } });
+    // Every call fails while the faults are set (not just the next one: nothing else may use them up).
+    await setFaults("hubspot", { failNext: { count: 100, status: 400 } });
+    await setFaults("mailchimp", { failNext: { count: 100, status: 503 } });
     const fromCrm = await crmChanged(id, "firstname", "Both", Date.now());
     const fromEmail = await emailProfile(email, "Ada", "Ways", Date.now() + 1000);
     const first = await deliver([fromCrm, fromEmail]);
     expect(first.retryMessages).toHaveLength(2);
     expect(await actionRow(fromCrm.event.id)).toMatchObject({ state: "failed", last_status: 503 });
+    await setFaults("hubspot", { failNext: null });
+    await setFaults("mailchimp", { failNext: null });
     await settle([fromCrm, fromEmail]);
     expect(await mailchimpMember(email)).toMatchObject({ merge_fields: expect.objectContaining({ FNAME: "Both" }) });
   });

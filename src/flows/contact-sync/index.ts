@@ -74,7 +74,7 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
   // is looked up again (it belongs to whoever has the address now).
   const foreign = plan.verdicts.filter((v) => v.verdicts.includes("foreign")).map((v) => v.eventId);
   const unindex = ctx.items.filter((i) => foreign.includes(i.event.id)).map((i) => i.event.entityKey?.slice("email:".length) ?? "");
-  const record: EntityRecord = { contactKey: key, emails: plan.emails, prune: plan.emailsChanged, unindex, deleted: plan.deleted, conflicts: plan.conflicts };
+  const record: EntityRecord = { contactKey: key, emails: plan.emails, prune: plan.emailsDropped, unindex, deleted: plan.deleted, conflicts: plan.conflicts };
   // A write that may yet succeed decides first: the group is retried, and a refused value is not offered again.
   const failed = results.find((r) => r.outcome === "failed") ?? results.find((r) => r.failure);
   if (failed?.failure) return { kind: "failed", failure: failed.failure, record };
