@@ -9,6 +9,7 @@
  *   at the built-in fakes.
  */
 import { z } from "zod";
+import type { RateWindow } from "./budgets/budget";
 import { SANDBOX_CREDENTIALS, SANDBOX_ORIGIN } from "./sandbox/credentials";
 
 export type Integration = "hubspot" | "mailchimp" | "shopify" | "salesforce" | "postmark" | "stripe";
@@ -38,6 +39,8 @@ export interface Config {
   retry: { scheduleSeconds: number[]; maxAgeSeconds: number };
   /** Outbound calls one consumer invocation has in flight at most (a Worker gets 6 connections at once). */
   outboundConcurrency: number;
+  /** What the whole deployment may ask of each vendor (CONTRACT 4.11). */
+  budgets: { hubspot: RateWindow[]; mailchimpConnections: number };
   alertWebhookUrl: string | null;
   auditRetentionDays: number;
 }
@@ -70,6 +73,20 @@ const retrySchedule = z
   .string()
   .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, "a comma-separated list of whole seconds, e.g. 0,1,5,30,300")
   .transform((s) => s.split(",").map((n) => Number(n.trim())));
+const DURATIONS: Record<string, number> = { ms: 1, s: 1_000, sec: 1_000, m: 60_000, min: 60_000, h: 3_600_000, hour: 3_600_000, d: 86_400_000, day: 86_400_000 };
+/** `100/10s,250000/day`: calls per window; every window holds at once. */
+const rateLimit = z
+  .string()
+  .regex(/^\s*\d+\s*\/\s*\d*\s*(ms|s|sec|m|min|h|hour|d|day)\s*(,\s*\d+\s*\/\s*\d*\s*(ms|s|sec|m|min|h|hour|d|day)\s*)*$/, "calls per window, comma-separated, e.g. 100/10s,250000/day")
+  .transform((text) =>
+    text.split(",").map((part): RateWindow => {
+      const [, calls, count, unit] = /^\s*(\d+)\s*\/\s*(\d*)\s*([a-z]+)\s*$/.exec(part)!;
+      return { limit: Number(calls), windowMs: Number(count || "1") * DURATIONS[unit!]! };
+    }),
+  )
+  .refine((windows) => windows.every((w) => w.limit > 0 && w.windowMs > 0), "every limit and window must be above zero");
+export const DEFAULT_HUBSPOT_RATE_LIMIT = "100/10s,250000/day";
+
 // Mailchimp keys end in the data center, e.g. `…-us21`; the API host is derived from it.
 const mailchimpKey = z.string().regex(/^[A-Za-z0-9]+-[a-z]+\d+$/, "expected <key>-<dc>, e.g. abc123-us21");
 
@@ -209,6 +226,10 @@ export function parseConfig(input: Raw): Config {
       maxAgeSeconds: r.parse("RETRY_MAX_AGE", positiveInt, String(DEFAULT_RETRY.maxAgeSeconds)) ?? DEFAULT_RETRY.maxAgeSeconds,
     },
     outboundConcurrency: r.parse("OUTBOUND_CONCURRENCY", positiveInt, "6") ?? 6,
+    budgets: {
+      hubspot: r.parse("HUBSPOT_RATE_LIMIT", rateLimit, DEFAULT_HUBSPOT_RATE_LIMIT) ?? [{ limit: 100, windowMs: 10_000 }, { limit: 250_000, windowMs: 86_400_000 }],
+      mailchimpConnections: r.parse("MAILCHIMP_MAX_CONNECTIONS", positiveInt, "10") ?? 10,
+    },
     alertWebhookUrl: r.parse("ALERT_WEBHOOK_URL", url) ?? null,
     auditRetentionDays: r.parse("AUDIT_RETENTION_DAYS", positiveInt, "90") ?? 90,
   };

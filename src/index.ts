@@ -10,6 +10,7 @@ import { database } from "./pipeline/ledger";
 import { r2PayloadStore } from "./pipeline/payloads";
 import { pruneExpired } from "./pipeline/retention";
 
+export { VendorBudget } from "./budgets/vendor-budget.do";
 export { EntityCoordinator } from "./entities/entity-coordinator.do";
 export { SandboxHost } from "./sandbox/sandbox-host.do";
 

@@ -1,0 +1,127 @@
+/**
+ * A vendor account's budget, as plain data and pure functions (the Durable Object in
+ * vendor-budget.do.ts stores it and serializes every consumer invocation through it):
+ *
+ * - a rate: calls per window, for several windows at once (HubSpot: 100 per 10 s and 250,000
+ *   per day for a Free/Starter private app). Counted in buckets of a twentieth of the window,
+ *   a bucket counting in full until the window has passed all of it, so the count never falls
+ *   short of the vendor's own rolling count: the deployment stays under the limit, at the
+ *   cost of up to a twentieth of the window's capacity.
+ * - connections: calls in flight at once (Mailchimp: 10 per account), each held under a lease
+ *   that ends by itself, so a caller that dies cannot keep a connection for ever.
+ * - a pause for everyone after the vendor answered 429 (its Retry-After, or a default).
+ */
+export interface RateWindow {
+  limit: number;
+  windowMs: number;
+}
+
+export interface RateState {
+  /** Per window: bucket start -> calls granted in it. */
+  buckets: Record<string, number>[];
+}
+
+export interface SlotState {
+  /** Held connections: id -> lease end (ms). */
+  held: Record<string, number>;
+}
+
+export interface BudgetState {
+  rate: RateState;
+  slots: SlotState;
+  /** No call before this (a 429's Retry-After, for everyone). */
+  pausedUntil: number;
+}
+
+export type Grant = { granted: number; retryAfterMs: number | null };
+
+const BUCKETS_PER_WINDOW = 20;
+
+export function emptyBudget(windows: readonly RateWindow[]): BudgetState {
+  return { rate: { buckets: windows.map(() => ({})) }, slots: { held: {} }, pausedUntil: 0 };
+}
+
+const bucketMs = (w: RateWindow) => Math.max(1, Math.ceil(w.windowMs / BUCKETS_PER_WINDOW));
+
+/** Calls counted in `w` at `now`: every bucket that began less than a window ago. */
+function used(buckets: Record<string, number>, w: RateWindow, now: number): number {
+  let total = 0;
+  for (const [start, count] of Object.entries(buckets)) if (Number(start) + bucketMs(w) > now - w.windowMs) total += count;
+  return total;
+}
+
+/** When the oldest bucket of `w` leaves the window (the earliest a call frees up). */
+function nextFree(buckets: Record<string, number>, w: RateWindow, now: number): number {
+  const starts = Object.keys(buckets).map(Number).filter((start) => start + bucketMs(w) > now - w.windowMs);
+  return starts.length === 0 ? 0 : Math.min(...starts) + bucketMs(w) + w.windowMs - now;
+}
+
+function prune(state: BudgetState, windows: readonly RateWindow[], now: number): void {
+  windows.forEach((w, i) => {
+    const buckets = state.rate.buckets[i] ?? (state.rate.buckets[i] = {});
+    for (const start of Object.keys(buckets)) if (Number(start) + bucketMs(w) <= now - w.windowMs) delete buckets[start];
+  });
+  for (const [id, until] of Object.entries(state.slots.held)) if (until <= now) delete state.slots.held[id];
+}
+
+/**
+ * Grants up to `want` calls now under every window (all or part of them), or none with the
+ * time to wait. A pause after a 429 grants nothing until it ends.
+ */
+export function acquireRate(state: BudgetState, windows: readonly RateWindow[], want: number, now: number): Grant {
+  prune(state, windows, now);
+  if (state.pausedUntil > now) return { granted: 0, retryAfterMs: state.pausedUntil - now };
+  let granted = want;
+  windows.forEach((w, i) => (granted = Math.min(granted, w.limit - used(state.rate.buckets[i]!, w, now))));
+  if (granted <= 0) {
+    const wait = Math.max(...windows.map((w, i) => (used(state.rate.buckets[i]!, w, now) >= w.limit ? nextFree(state.rate.buckets[i]!, w, now) : 0)));
+    return { granted: 0, retryAfterMs: Math.max(1, wait) };
+  }
+  windows.forEach((w, i) => {
+    const start = String(Math.floor(now / bucketMs(w)) * bucketMs(w));
+    const buckets = state.rate.buckets[i]!;
+    buckets[start] = (buckets[start] ?? 0) + granted;
+  });
+  return { granted, retryAfterMs: null };
+}
+
+/**
+ * What the vendor says is left in its window (HubSpot's X-HubSpot-RateLimit-Remaining): when
+ * it is less than we count, the calls we cannot see (another app on the same account, a
+ * person's import) are counted too.
+ */
+export function learnRemaining(state: BudgetState, windows: readonly RateWindow[], windowIndex: number, remaining: number, now: number): void {
+  const w = windows[windowIndex];
+  if (!w) return;
+  prune(state, windows, now);
+  const buckets = state.rate.buckets[windowIndex]!;
+  const missing = w.limit - remaining - used(buckets, w, now);
+  if (missing <= 0) return;
+  const start = String(Math.floor(now / bucketMs(w)) * bucketMs(w));
+  buckets[start] = (buckets[start] ?? 0) + missing;
+}
+
+/** Takes up to `want` connections, each held until `now + holdMs` unless released before. */
+export function acquireSlots(state: BudgetState, max: number, want: number, holdMs: number, now: number, newId: () => string): { ids: string[]; retryAfterMs: number | null } {
+  prune(state, [], now);
+  if (state.pausedUntil > now) return { ids: [], retryAfterMs: state.pausedUntil - now };
+  const free = max - Object.keys(state.slots.held).length;
+  if (free <= 0) return { ids: [], retryAfterMs: Math.max(1, Math.min(...Object.values(state.slots.held)) - now) };
+  const ids = Array.from({ length: Math.min(free, want) }, newId);
+  for (const id of ids) state.slots.held[id] = now + holdMs;
+  return { ids, retryAfterMs: null };
+}
+
+export function releaseSlots(state: BudgetState, ids: readonly string[]): void {
+  for (const id of ids) delete state.slots.held[id];
+}
+
+/** The vendor answered 429: nobody calls it before `now + retryAfterMs`. */
+export function pause(state: BudgetState, retryAfterMs: number, now: number): void {
+  state.pausedUntil = Math.max(state.pausedUntil, now + retryAfterMs);
+}
+
+/** How much of each window is left, for /health and the logs. */
+export function remaining(state: BudgetState, windows: readonly RateWindow[], now: number): number[] {
+  return windows.map((w, i) => Math.max(0, w.limit - used(state.rate.buckets[i] ?? {}, w, now)));
+}

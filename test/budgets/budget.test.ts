@@ -1,0 +1,121 @@
+/**
+ * The shared vendor budget: the pure counting (windows, connections, a 429's pause, what the
+ * vendor says is left), its Durable Object under concurrent callers, and its configuration.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { acquireRate, acquireSlots, emptyBudget, learnRemaining, pause, releaseSlots, remaining, type RateWindow } from "../../src/budgets/budget";
+import { parseConfig } from "../../src/config";
+
+const HUBSPOT: RateWindow[] = [{ limit: 100, windowMs: 10_000 }, { limit: 250_000, windowMs: 86_400_000 }];
+
+/** The most calls granted in any 10 s span, from a log of (time, count). */
+function peakInWindow(log: [number, number][], windowMs: number): number {
+  let peak = 0;
+  for (const [start] of log) peak = Math.max(peak, log.filter(([t]) => t >= start && t < start + windowMs).reduce((n, [, c]) => n + c, 0));
+  return peak;
+}
+
+describe("rate windows", () => {
+  it("never grants more than the limit in any rolling window, asked every 50 ms for a minute", () => {
+    const state = emptyBudget(HUBSPOT);
+    const log: [number, number][] = [];
+    for (let now = 0; now < 60_000; now += 50) {
+      const grant = acquireRate(state, HUBSPOT, 7, now);
+      if (grant.granted > 0) log.push([now, grant.granted]);
+      else expect(grant.retryAfterMs).toBeGreaterThan(0);
+    }
+    expect(peakInWindow(log, 10_000)).toBeLessThanOrEqual(100);
+    // And it does not starve: at least 19/20 of the limit per window over the minute.
+    expect(log.reduce((n, [, c]) => n + c, 0)).toBeGreaterThanOrEqual(5 * 95);
+  });
+
+  it("grants part of a request when only part fits, and says how long to wait when nothing does", () => {
+    const state = emptyBudget(HUBSPOT);
+    expect(acquireRate(state, HUBSPOT, 90, 0)).toEqual({ granted: 90, retryAfterMs: null });
+    expect(acquireRate(state, HUBSPOT, 30, 100)).toEqual({ granted: 10, retryAfterMs: null });
+    const none = acquireRate(state, HUBSPOT, 1, 200);
+    expect(none.granted).toBe(0);
+    expect(none.retryAfterMs).toBeGreaterThan(9_000);
+    expect(none.retryAfterMs).toBeLessThanOrEqual(10_500);
+  });
+
+  it("keeps the daily limit too", () => {
+    const windows: RateWindow[] = [{ limit: 100, windowMs: 10_000 }, { limit: 250, windowMs: 86_400_000 }];
+    const state = emptyBudget(windows);
+    let total = 0;
+    for (let now = 0; now < 60_000; now += 1_000) total += acquireRate(state, windows, 100, now).granted;
+    expect(total).toBe(250);
+    expect(remaining(state, windows, 60_000)).toEqual([expect.any(Number), 0]);
+  });
+
+  it("counts what the vendor says is used that we did not see", () => {
+    const state = emptyBudget(HUBSPOT);
+    acquireRate(state, HUBSPOT, 10, 0);
+    learnRemaining(state, HUBSPOT, 0, 20, 100); // another app on the account used 70
+    expect(acquireRate(state, HUBSPOT, 50, 200)).toEqual({ granted: 20, retryAfterMs: null });
+  });
+
+  it("pauses everyone after a 429 until its Retry-After has passed", () => {
+    const state = emptyBudget(HUBSPOT);
+    pause(state, 5_000, 1_000);
+    expect(acquireRate(state, HUBSPOT, 1, 2_000)).toEqual({ granted: 0, retryAfterMs: 4_000 });
+    expect(acquireRate(state, HUBSPOT, 1, 6_000).granted).toBe(1);
+  });
+});
+
+describe("connections", () => {
+  it("holds at most the maximum at once; a released or expired lease frees its connection", () => {
+    const state = emptyBudget([]);
+    let n = 0;
+    const id = () => `c${++n}`;
+    const first = acquireSlots(state, 10, 8, 30_000, 0, id);
+    expect(first.ids).toHaveLength(8);
+    expect(acquireSlots(state, 10, 5, 30_000, 0, id).ids).toHaveLength(2);
+    const none = acquireSlots(state, 10, 1, 30_000, 10, id);
+    expect(none).toEqual({ ids: [], retryAfterMs: 29_990 });
+    releaseSlots(state, first.ids.slice(0, 3));
+    expect(acquireSlots(state, 10, 5, 30_000, 20, id).ids).toHaveLength(3);
+    // A caller that died never released: its leases end by themselves.
+    expect(acquireSlots(state, 10, 10, 30_000, 30_021, id).ids).toHaveLength(10);
+  });
+});
+
+describe("the VendorBudget Durable Object", () => {
+  it("shares one rate among concurrent callers: together they get at most the limit", async () => {
+    const budget = env.BUDGET.getByName(`hubspot:test-${crypto.randomUUID()}`);
+    const now = Date.now();
+    const grants = await Promise.all(Array.from({ length: 30 }, () => budget.rate(HUBSPOT, 7, now)));
+    expect(grants.reduce((n, g) => n + g.granted, 0)).toBe(100);
+    expect(grants.filter((g) => g.granted === 0).every((g) => (g.retryAfterMs ?? 0) > 0)).toBe(true);
+  });
+
+  it("shares connections, and one 429 pauses every caller", async () => {
+    const budget = env.BUDGET.getByName(`mailchimp:test-${crypto.randomUUID()}`);
+    const now = Date.now();
+    const held = await Promise.all(Array.from({ length: 12 }, () => budget.connections(10, 1, 30_000, now)));
+    expect(held.flatMap((h) => h.ids)).toHaveLength(10);
+    await budget.release(held.flatMap((h) => h.ids));
+    await budget.backOff(2_000, now);
+    expect(await budget.connections(10, 1, 30_000, now + 1_000)).toEqual({ ids: [], retryAfterMs: 1_000 });
+    expect((await budget.status([], now + 1_000)).pausedUntil).toBe(now + 2_000);
+  });
+});
+
+describe("configuration", () => {
+  const base = { SANDBOX: "true" };
+  it("defaults to HubSpot's Free/Starter private-app limits and Mailchimp's 10 connections", () => {
+    expect(parseConfig(base).budgets).toEqual({ hubspot: HUBSPOT, mailchimpConnections: 10 });
+  });
+
+  it("reads the windows of HUBSPOT_RATE_LIMIT", () => {
+    expect(parseConfig({ ...base, HUBSPOT_RATE_LIMIT: "190/10s, 1000000/day", MAILCHIMP_MAX_CONNECTIONS: "4" }).budgets).toEqual({
+      hubspot: [{ limit: 190, windowMs: 10_000 }, { limit: 1_000_000, windowMs: 86_400_000 }],
+      mailchimpConnections: 4,
+    });
+  });
+
+  it.each(["100", "100/10x", "0/10s", "100/0s", "-5/10s", "lots"])("names HUBSPOT_RATE_LIMIT when it is %s", (value) => {
+    expect(() => parseConfig({ ...base, HUBSPOT_RATE_LIMIT: value })).toThrowError(/HUBSPOT_RATE_LIMIT/);
+  });
+});
