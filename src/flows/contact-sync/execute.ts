@@ -32,14 +32,20 @@ export async function executeWrites(writes: Write[], crmId: string, connectors: 
 }
 
 async function writeCrm(write: CrmWrite, crmId: string, connectors: Connectors, crm: CrmSettings): Promise<undefined> {
-  const properties: Record<string, string> = {};
-  for (const [field, value] of Object.entries(write.set)) {
-    if (field === "subscription") {
-      if (crm.subscriptionProperty) properties[crm.subscriptionProperty] = value;
-    } else properties[field] = value;
-  }
+  const properties = crmPropertiesOf(write.set, crm);
   if (Object.keys(properties).length > 0) await connectors.hubspot().updateContact(crmId, properties);
   return undefined;
+}
+
+/** The sync's values as CRM properties: the subscription goes to CRM_SUBSCRIPTION_PROPERTY, if there is one. */
+export function crmPropertiesOf(values: Values, crm: CrmSettings): Record<string, string> {
+  const properties: Record<string, string> = {};
+  for (const [field, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    if (field !== "subscription") properties[field] = value;
+    else if (crm.subscriptionProperty) properties[crm.subscriptionProperty] = value;
+  }
+  return properties;
 }
 
 async function writeEmail(write: EmailWrite, connectors: Connectors): Promise<Values | undefined> {

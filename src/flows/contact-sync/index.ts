@@ -13,12 +13,12 @@ import { ActionFailure } from "../../connectors/errors";
 import { log } from "../../observability/log";
 import type { HubSpotContact } from "../../connectors/hubspot";
 import { contactKey, type EntityRecord } from "../../entities/directory";
-import type { EntityInput } from "../../entities/plan";
-import type { Field, Observation } from "../../entities/sync-state";
+import type { EntityInput, Values } from "../../entities/plan";
+import type { Observation } from "../../entities/sync-state";
 import type { InboundEvent } from "../../ingest/event";
 import type { Flow, GroupContext, GroupOutcome } from "../types";
-import { executeWrites } from "./execute";
-import { crmProperties, fromContact, inputOf, isContactEvent, normalizeEmail, sourceTime } from "./observe";
+import { crmPropertiesOf, executeWrites } from "./execute";
+import { crmProperties, fromContact, inputOf, isContactEvent, normalizeEmail } from "./observe";
 
 export const CONTACT_SYNC_ACTION = "contact-sync.apply";
 
@@ -137,18 +137,11 @@ async function findContact(ctx: GroupContext): Promise<Found | null> {
   // Someone subscribed in the email platform whom the CRM does not know: the contact is made
   // there with what the subscribe says (HubSpot answers 409 with the id if it exists by now).
   const input = inputOf(subscribe.event, crm);
-  const values: Partial<Record<Field, string>> = {};
-  if (input.kind === "observe") for (const o of input.observations) values[o.field] = o.value;
-  const properties: Record<string, string> = { email: values.email ?? normalizeEmail(address) };
-  if (values.firstname) properties.firstname = values.firstname;
-  if (values.lastname) properties.lastname = values.lastname;
-  if (crm.subscriptionProperty) properties[crm.subscriptionProperty] = "subscribed";
-  const made = await hubspot.createContact(properties);
-  const at = sourceTime(subscribe.event);
-  const observed: Observation[] = Object.entries(properties).flatMap(([property, value]): Observation[] => {
-    if (property === crm.subscriptionProperty) return [{ system: "crm", field: "subscription", value, at }];
-    return property === "email" || property === "firstname" || property === "lastname" ? [{ system: "crm", field: property, value, at }] : [];
-  });
+  const said = input.kind === "observe" ? input.observations : [];
+  const values: Values = { email: normalizeEmail(address), ...Object.fromEntries(said.map((o) => [o.field, o.value])) };
+  const made = await hubspot.createContact(crmPropertiesOf(values, crm));
+  // What we made the CRM hold, as of the subscribe: the same values, now on both sides.
+  const observed = said.map((o): Observation => ({ ...o, system: "crm" }));
   return { crmId: made.id, observed: made.created ? observed : [], note: made.created ? `created CRM contact ${made.id}` : undefined };
 }
 
