@@ -1,10 +1,14 @@
 // Fake HubSpot CRM v3 contacts API. Shapes follow developers.hubspot.com/docs/api/crm/contacts and
 // /docs/faq/api-error-responses ({status:"error", message, correlationId, category}). Webhooks
 // (developers.hubspot.com/docs/api/webhooks) are sent through the injected dispatcher, see
-// hubspot-webhooks.ts.
+// hubspot-webhooks.ts. The batch endpoints are in hubspot-batch.ts, the documented rate limits
+// (on by default) in hubspot-limits.ts.
 import { hubspotError, jsonResponse, parseIntParam, pathSegments, type FakeService, type JsonObject, type RequestBody } from "./fake-service";
-import { BUILT_IN, readPropertiesInput, render, requestedList, type HubSpotContactRecord } from "./hubspot-contact";
-import { handleSandboxRequest, hubspotFaultResponse, initSandboxState, type SandboxState } from "./faults";
+import { readPropertiesInput, render, requestedList, type HubSpotContactRecord } from "./hubspot-contact";
+import { hubspotFaultResponse, initSandboxState, type SandboxState } from "./faults";
+import { batchRoute } from "./hubspot-batch";
+import { bearerToken, createHubSpotLimiter, type HubSpotLimitOption, type HubSpotLimitState } from "./hubspot-limits";
+import { badIdProperty, createRecord, emailConflict, ID_PROPERTIES, lookup, updateRecord, type Ctx, type FakeHubSpotData } from "./hubspot-records";
 import {
   eventsFor,
   initWebhookData,
@@ -12,22 +16,16 @@ import {
   SANDBOX_USER_ID,
   webhookControl,
   type ChangeSource,
-  type ContactChange,
-  type HubSpotWebhookData,
   type HubSpotWebhookInput,
 } from "./hubspot-webhooks";
+import { handleSandboxRequest } from "./sandbox-request";
 import { handOver, hubspotWebhookRequests, sandboxActor, type WebhookDispatcher } from "./webhooks";
 
 export type { HubSpotContactRecord, PropertyVersion } from "./hubspot-contact";
+export type { FakeHubSpotData } from "./hubspot-records";
+export type { HubSpotLimitOption, HubSpotLimitSettings, HubSpotLimitState } from "./hubspot-limits";
 
-export interface FakeHubSpotData extends HubSpotWebhookData {
-  nextId: number;
-  contacts: Record<string, HubSpotContactRecord>;
-  /** Custom property names ever written, so reads can tell "unset" (null) from "no such property". */
-  customProperties: string[];
-}
-
-export type FakeHubSpotState = SandboxState<FakeHubSpotData>;
+export type FakeHubSpotState = SandboxState<FakeHubSpotData, HubSpotLimitState>;
 
 export interface FakeHubSpotOptions {
   accessToken: string;
@@ -37,10 +35,15 @@ export interface FakeHubSpotOptions {
   dispatch?: WebhookDispatcher;
   /** The webhook settings of a fresh (or reset) fake; none when absent. */
   webhooks?: HubSpotWebhookInput;
+  /**
+   * The rate limits of a fresh (or reset) fake: HubSpot's Free/Starter private-app limits (100
+   * per 10 s, 250,000 a day) when absent; `false` turns them off; an object changes some.
+   * `POST /_sandbox/limits` changes them at run time.
+   */
+  limits?: HubSpotLimitOption;
 }
 
 const FIRST_ID = 101;
-const HISTORY_LIMIT = 20;
 const CONTACTS = ["crm", "v3", "objects", "contacts"];
 
 export function emptyHubSpotData(webhooks?: HubSpotWebhookInput): FakeHubSpotData {
@@ -50,7 +53,7 @@ export function emptyHubSpotData(webhooks?: HubSpotWebhookInput): FakeHubSpotDat
 export function createFakeHubSpot(opts: FakeHubSpotOptions): FakeService<FakeHubSpotState> {
   const now = opts.now ?? Date.now;
   const emptyData = () => emptyHubSpotData(opts.webhooks);
-  const state = initSandboxState(opts.state, emptyData);
+  const state: FakeHubSpotState = initSandboxState(opts.state, emptyData);
   initWebhookData(state.data, opts.webhooks);
   const service: FakeService<FakeHubSpotState> = {
     name: "hubspot",
@@ -62,8 +65,9 @@ export function createFakeHubSpot(opts: FakeHubSpotOptions): FakeService<FakeHub
     faultResponse: hubspotFaultResponse,
     handleControl: (request: Request, name: string) => webhookControl(service.state.data, request, name),
     publicData: (data: FakeHubSpotData) => ({ ...data, webhooks: publicSettings(data.webhooks) }),
+    limiter: createHubSpotLimiter({ accessToken: opts.accessToken, option: opts.limits, holder: () => service.state }),
     handleVendor: async (request: Request, url: URL, body: RequestBody): Promise<Response> => {
-      if (!isAuthorized(request, opts.accessToken)) {
+      if (bearerToken(request) !== opts.accessToken) {
         // Same body whether the header is missing or the token is wrong.
         return hubspotError(401, "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview", "INVALID_AUTHENTICATION");
       }
@@ -86,16 +90,6 @@ export function createFakeHubSpot(opts: FakeHubSpotOptions): FakeService<FakeHub
   return service;
 }
 
-interface Ctx {
-  data: FakeHubSpotData;
-  url: URL;
-  body: RequestBody;
-  iso: () => string;
-  source: ChangeSource;
-  /** What this request changed, for the webhooks. */
-  changes: ContactChange[];
-}
-
 /** A person in HubSpot's UI (`X-Sandbox-Actor: user`) or the app calling the API; null if neither. */
 function changeSourceOf(request: Request): ChangeSource | null {
   const actor = sandboxActor(request);
@@ -103,14 +97,13 @@ function changeSourceOf(request: Request): ChangeSource | null {
   return actor === "api" ? { changeSource: "API" } : null;
 }
 
-function isAuthorized(request: Request, accessToken: string): boolean {
-  const match = /^Bearer\s+(.+)$/i.exec(request.headers.get("Authorization") ?? "");
-  return match?.[1]?.trim() === accessToken;
-}
-
 function route(method: string, ctx: Ctx): Response {
   const segments = pathSegments(ctx.url.pathname);
   const isContacts = CONTACTS.every((s, i) => segments[i] === s);
+  const operation = segments[5];
+  if (isContacts && segments.length === 6 && segments[4] === "batch" && operation !== undefined) {
+    return method === "POST" ? batchRoute(operation, ctx) : methodNotAllowed();
+  }
   if (isContacts && segments.length === 4) {
     if (method === "GET") return listContacts(ctx);
     if (method === "POST") return createContact(ctx);
@@ -165,14 +158,7 @@ function createContact(ctx: Ctx): Response {
   if (input instanceof Response) return input;
   const conflict = emailConflict(ctx.data, input.email, null);
   if (conflict) return conflict;
-  const at = ctx.iso();
-  const id = String(ctx.data.nextId++);
-  const contact: HubSpotContactRecord = { id, properties: {}, history: {}, createdAt: at, updatedAt: at, archived: false };
-  const set = applyProperties(ctx, contact, { ...input, hs_object_id: id, createdate: at, lastmodifieddate: at }, at);
-  ctx.data.contacts[id] = contact;
-  ctx.changes.push({ kind: "contact.creation", objectId: id });
-  // A property set at creation changes from nothing to its value; one created empty does not.
-  recordChanges(ctx, contact, set.filter((name) => contact.properties[name] !== ""));
+  const contact = createRecord(ctx, input);
   return jsonResponse(render(ctx.data, contact, Object.keys(contact.properties), []), 201);
 }
 
@@ -183,14 +169,7 @@ function updateContact(ctx: Ctx, rawId: string): Response {
   if (input instanceof Response) return input;
   const conflict = emailConflict(ctx.data, input.email, found.id);
   if (conflict) return conflict;
-  const at = ctx.iso();
-  // A PATCH that changes nothing records no versions, leaves lastmodifieddate alone and fires nothing.
-  const changed = applyProperties(ctx, found, input, at);
-  if (changed.length > 0) {
-    changed.push(...applyProperties(ctx, found, { lastmodifieddate: at }, at));
-    found.updatedAt = at;
-    recordChanges(ctx, found, changed);
-  }
+  updateRecord(ctx, found, input);
   return jsonResponse(render(ctx.data, found, Object.keys(found.properties), []));
 }
 
@@ -210,41 +189,9 @@ function archiveContact(ctx: Ctx, rawId: string): Response {
 /** Resolves the path id, honouring the documented `idProperty=email` lookup. */
 function findContact(ctx: Ctx, rawId: string): HubSpotContactRecord | Response {
   const idProperty = ctx.url.searchParams.get("idProperty") ?? "hs_object_id";
-  const archived = ctx.url.searchParams.get("archived") === "true";
-  if (idProperty !== "hs_object_id" && idProperty !== "email") {
-    return hubspotError(400, `Property ${idProperty} is not a unique identifier property`, "VALIDATION_ERROR");
-  }
-  const contact = idProperty === "email"
-    ? Object.values(ctx.data.contacts).find((c) => c.archived === archived && c.properties.email === rawId.toLowerCase())
-    : ctx.data.contacts[rawId];
-  if (contact === undefined || contact.archived !== archived) return hubspotError(404, "resource not found", "OBJECT_NOT_FOUND");
-  return contact;
-}
-
-function emailConflict(data: FakeHubSpotData, email: string | undefined, selfId: string | null): Response | null {
-  if (email === undefined || email === "") return null;
-  const existing = Object.values(data.contacts).find((c) => !c.archived && c.id !== selfId && c.properties.email === email);
-  return existing === undefined ? null : hubspotError(409, `Contact already exists. Existing ID: ${existing.id}`, "CONFLICT");
-}
-
-/** Writes changed values with a version entry each; returns the names that changed. */
-function applyProperties(ctx: Ctx, contact: HubSpotContactRecord, props: Record<string, string>, at: string): string[] {
-  const changed: string[] = [];
-  for (const [name, value] of Object.entries(props)) {
-    if (contact.properties[name] === value) continue;
-    changed.push(name);
-    contact.properties[name] = value;
-    const versions = [{ value, timestamp: at, sourceType: ctx.source.changeSource }, ...(contact.history[name] ?? [])];
-    contact.history[name] = versions.slice(0, HISTORY_LIMIT);
-    if (!BUILT_IN.has(name) && !ctx.data.customProperties.includes(name)) ctx.data.customProperties.push(name);
-  }
-  return changed;
-}
-
-function recordChanges(ctx: Ctx, contact: HubSpotContactRecord, names: string[]): void {
-  for (const propertyName of names) {
-    ctx.changes.push({ kind: "contact.propertyChange", objectId: contact.id, propertyName, propertyValue: contact.properties[propertyName] ?? "" });
-  }
+  if (!ID_PROPERTIES.includes(idProperty)) return badIdProperty(idProperty);
+  const contact = lookup(ctx.data, rawId, idProperty, ctx.url.searchParams.get("archived") === "true");
+  return contact ?? hubspotError(404, "resource not found", "OBJECT_NOT_FOUND");
 }
 
 function methodNotAllowed(): Response {

@@ -11,8 +11,14 @@
 // one: with `status` if given, else `status_if_new` (required then), and a subscribe webhook when
 // it comes back subscribed; a PATCH with a `status` unarchives it to that status. The API cannot
 // restore the status a contact had before it was archived (only the app's "unarchive" can).
+//
+// The batch endpoint (POST /3.0/lists/{list_id}) is in mailchimp-batch.ts, the documented
+// connection limit (on by default) in mailchimp-limits.ts.
 import { jsonResponse, mailchimpProblem, parseIntParam, pathSegments, type FakeService, type RequestBody } from "./fake-service";
-import { handleSandboxRequest, initSandboxState, mailchimpFaultResponse, type SandboxState } from "./faults";
+import { initSandboxState, mailchimpFaultResponse, type SandboxState } from "./faults";
+import { batchSubscribe } from "./mailchimp-batch";
+import { createMailchimpLimiter, type MailchimpLimitOption, type MailchimpLimitState } from "./mailchimp-limits";
+import { handleSandboxRequest } from "./sandbox-request";
 import {
   deliveriesFor,
   maskedWebhook,
@@ -21,43 +27,19 @@ import {
   webhookControl,
   webhooksRoute,
   type MailchimpChange,
-  type MailchimpWebhook,
   type MailchimpWebhookInput,
 } from "./mailchimp-webhooks";
-import {
-  applyMemberUpdate,
-  checkAuth,
-  createMember,
-  mailchimpTime,
-  parseMemberBody,
-  renderMember,
-  resolveMemberKey,
-  subscriberHash,
-  uniqueEmailId,
-  type FieldError,
-  type MailchimpMemberRecord,
-  type MemberInput,
-  type RecordStatus,
-} from "./mailchimp-member";
+import { checkAuth, mailchimpTime, renderMember, resolveMemberKey, subscriberHash, type MailchimpMemberRecord } from "./mailchimp-member";
+import { addMember, commitUpdate, invalidResource, methodNotAllowed, notFound, readInput, type Ctx, type FakeMailchimpData, type ListData } from "./mailchimp-writes";
 import { handOver, sandboxActor, type WebhookDispatcher } from "./webhooks";
 
 export { mailchimpTime, subscriberHash, type MailchimpMemberRecord, type MemberStatus } from "./mailchimp-member";
 
 export type { MailchimpChange, MailchimpWebhook, MailchimpWebhookInput } from "./mailchimp-webhooks";
+export type { FakeMailchimpData } from "./mailchimp-writes";
+export type { MailchimpLimitOption, MailchimpLimitSettings, MailchimpLimitState } from "./mailchimp-limits";
 
-interface ListData {
-  members: Record<string, MailchimpMemberRecord>;
-  webhooks: MailchimpWebhook[];
-}
-
-export interface FakeMailchimpData {
-  nextWebId: number;
-  /** Numbers the webhooks created, for their ids. */
-  nextWebhookSeq: number;
-  lists: Record<string, ListData>;
-}
-
-export type FakeMailchimpState = SandboxState<FakeMailchimpData>;
+export type FakeMailchimpState = SandboxState<FakeMailchimpData, MailchimpLimitState>;
 
 export interface FakeMailchimpOptions {
   apiKey: string;
@@ -69,19 +51,17 @@ export interface FakeMailchimpOptions {
   dispatch?: WebhookDispatcher;
   /** The webhooks every list starts with (and gets back on reset). */
   webhooks?: MailchimpWebhookInput[];
+  /**
+   * The connection limit of a fresh (or reset) fake: Mailchimp's 10 simultaneous connections
+   * when absent; `false` turns it off; an object changes it. `POST /_sandbox/limits` changes it at run time.
+   */
+  limits?: MailchimpLimitOption;
 }
-
-type ChangeType = MailchimpChange["type"];
-
-const STATUS_EVENTS: Partial<Record<RecordStatus, ChangeType>> = {
-  subscribed: "subscribe", unsubscribed: "unsubscribe", cleaned: "cleaned",
-};
-const VALIDATION_DETAIL = "The resource submitted could not be validated. For field-specific details, see the 'errors' array.";
 
 export function createFakeMailchimp(opts: FakeMailchimpOptions): FakeService<FakeMailchimpState> {
   const now = opts.now ?? Date.now;
   const emptyData = (): FakeMailchimpData => initLists({ nextWebId: 1, nextWebhookSeq: 1, lists: {} }, opts);
-  const state = initSandboxState(opts.state, emptyData);
+  const state: FakeMailchimpState = initSandboxState(opts.state, emptyData);
   initLists(state.data, opts);
 
   const service: FakeService<FakeMailchimpState> = {
@@ -92,6 +72,7 @@ export function createFakeMailchimp(opts: FakeMailchimpOptions): FakeService<Fak
   const vendor = {
     emptyData,
     faultResponse: mailchimpFaultResponse,
+    limiter: createMailchimpLimiter({ apiKey: opts.apiKey, option: opts.limits, holder: () => service.state }),
     handleControl: async (request: Request, name: string) => webhookControl(service.state.data.lists, request, name),
     // The webhook URLs carry the receiver's secret; the sandbox's state view masks it.
     publicData: (data: FakeMailchimpData) => ({
@@ -136,14 +117,6 @@ function initLists(data: FakeMailchimpData, opts: FakeMailchimpOptions): FakeMai
   return data;
 }
 
-interface Ctx {
-  data: FakeMailchimpData;
-  url: URL;
-  body: RequestBody;
-  now: () => number;
-  emit: (change: Omit<MailchimpChange, "source">) => void;
-}
-
 function route(method: string, ctx: Ctx): Response {
   const [version, collection, listId, sub, memberKey, ...rest] = pathSegments(ctx.url.pathname);
   if (version !== "3.0") return notFound();
@@ -153,6 +126,8 @@ function route(method: string, ctx: Ctx): Response {
   if (collection !== "lists" || listId === undefined || rest.length > 0) return notFound();
   const list = ctx.data.lists[listId];
   if (list === undefined) return notFound();
+  // The fake implements only the batch subscribe on the list itself.
+  if (sub === undefined) return method === "POST" ? batchSubscribe(ctx, listId, list.members) : methodNotAllowed(["POST"]);
   if (sub === "webhooks") return webhooksRoute(method, listId, list.webhooks, memberKey, ctx.body, () => ctx.data.nextWebhookSeq++);
   if (sub !== "members") return notFound();
   if (memberKey === undefined) {
@@ -211,11 +186,7 @@ function upsertMember(ctx: Ctx, listId: string, members: Record<string, Mailchim
   if (input.status_if_new === undefined) {
     return invalidResource([{ field: "status_if_new", message: "This value should not be blank." }]);
   }
-  const member = createMember(ctx.data.nextWebId++, listId, input, input.status_if_new, mailchimpTime(ctx.now()));
-  members[hash] = member;
-  const rendered = renderMember(member);
-  if (member.status === "subscribed") ctx.emit({ type: "subscribe", member: rendered });
-  return jsonResponse(rendered);
+  return jsonResponse(addMember(ctx, listId, members, input, input.status_if_new));
 }
 
 function archiveMember(ctx: Ctx, members: Record<string, MailchimpMemberRecord>, key: string): Response {
@@ -233,54 +204,4 @@ function patchMember(ctx: Ctx, members: Record<string, MailchimpMemberRecord>, k
   if (existing === undefined) return notFound();
   const input = readInput(ctx.body);
   return input instanceof Response ? input : commitUpdate(ctx, members, existing, input);
-}
-
-/** Applies an update to an existing member, re-keys it on an email change, and emits changes. */
-function commitUpdate(ctx: Ctx, members: Record<string, MailchimpMemberRecord>, member: MailchimpMemberRecord, input: MemberInput): Response {
-  const newHash = input.email_address === undefined ? member.id : subscriberHash(input.email_address);
-  const clash = newHash !== member.id ? members[newHash] : undefined;
-  if (clash !== undefined) {
-    return invalidResource([{ field: "email_address", message: `"${clash.email_address}" is already in this list with a status of "${clash.status}".` }]);
-  }
-  const oldEmail = member.email_address;
-  const wasArchived = member.status === "archived";
-  const diff = applyMemberUpdate(member, input, mailchimpTime(ctx.now()));
-  if (newHash !== member.id) {
-    delete members[member.id];
-    member.id = newHash;
-    member.unique_email_id = uniqueEmailId(member.list_id, member.email_address);
-    members[newHash] = member;
-  }
-  const rendered = renderMember(member);
-  // Archived contacts are off the audience: changes to them fire nothing, and coming back is a
-  // subscribe (when subscribed), as for a contact added for the first time.
-  if (member.status === "archived") return jsonResponse(rendered);
-  if (wasArchived) {
-    if (member.status === "subscribed") ctx.emit({ type: "subscribe", member: rendered });
-    return jsonResponse(rendered);
-  }
-  if (newHash !== subscriberHash(oldEmail)) ctx.emit({ type: "upemail", member: rendered, oldEmail });
-  if (diff.profileChanged) ctx.emit({ type: "profile", member: rendered });
-  const statusEvent = diff.statusChanged ? STATUS_EVENTS[member.status] : undefined;
-  if (statusEvent !== undefined) ctx.emit({ type: statusEvent, member: rendered });
-  return jsonResponse(rendered);
-}
-
-function readInput(body: RequestBody): MemberInput | Response {
-  if (body.kind === "invalid") return mailchimpProblem(400, "JSON Parse Error", "We encountered an unspecified JSON parsing error.");
-  const parsed = parseMemberBody(body.kind === "json" ? body.value : {});
-  return Array.isArray(parsed) ? invalidResource(parsed) : parsed;
-}
-
-function invalidResource(errors: FieldError[]): Response {
-  return mailchimpProblem(400, "Invalid Resource", VALIDATION_DETAIL, { errors });
-}
-
-function notFound(): Response {
-  return mailchimpProblem(404, "Resource Not Found", "The requested resource could not be found.");
-}
-
-function methodNotAllowed(allowed: string[]): Response {
-  const detail = "The requested method and resource are not compatible. See the Allow header for this resource's available methods.";
-  return mailchimpProblem(405, "Method Not Allowed", detail, {}, { Allow: allowed.join(", ") });
 }

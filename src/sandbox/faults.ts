@@ -1,6 +1,7 @@
-// Fault injection and the `/_sandbox/*` control endpoints shared by every fake. Fault settings
-// live inside the fake's own state so they persist with it (e.g. an outage survives a Durable
-// Object restart) and the error-rate PRNG is replayable from its stored seed.
+// Fault injection and the state every fake persists. Fault settings live inside the fake's own
+// state so they persist with it (e.g. an outage survives a Durable Object restart) and the
+// error-rate PRNG is replayable from its stored seed. The request pipeline and the `/_sandbox/*`
+// control endpoints that use them: sandbox-request.ts.
 import {
   cloneJson,
   hubspotError,
@@ -8,12 +9,12 @@ import {
   isPlainObject,
   jsonResponse,
   nextRandom,
-  parsePath,
-  readBody,
   type JsonValue,
   type RequestBody,
   type RequestLogEntry,
 } from "./fake-service";
+import { rateLimited } from "./hubspot-limits";
+import type { Limiter } from "./limits";
 
 export interface FailNext {
   /** How many upcoming vendor calls fail; the setting clears itself when it reaches 0. */
@@ -35,10 +36,12 @@ export interface FaultState {
 }
 
 /** Everything a fake persists: its vendor data plus the sandbox's own bookkeeping. */
-export interface SandboxState<D> {
+export interface SandboxState<D, L = unknown> {
   data: D;
   faults: FaultState;
   requests: RequestLogEntry[];
+  /** The vendor's rate-limit settings and counters (limits.ts); created on first use. */
+  limits?: L;
 }
 
 /** What the vendor adapter must render in the vendor's own error shape. */
@@ -61,24 +64,26 @@ export interface SandboxVendor<D> {
   handleControl?(request: Request, name: string): Promise<Response | null>;
   /** What `GET /_sandbox/state` shows, when the stored data holds a secret it must not show. */
   publicData?(data: D): unknown;
+  /** The vendor's documented rate limits (`/_sandbox/limits`); none when absent. */
+  limiter?: Limiter;
 }
 
 export const DEFAULT_FAULT_SEED = 0x5eed;
 export const REQUEST_LOG_LIMIT = 5000;
-const CONTROL_PREFIX = "/_sandbox/";
 
 export function defaultFaults(): FaultState {
   return { outageUntil: null, errorRate: 0, latencyMs: 0, failNext: null, seed: DEFAULT_FAULT_SEED };
 }
 
 /** Adopts persisted state (copied, never aliased) or starts empty; fills fields older states lack. */
-export function initSandboxState<D>(loaded: SandboxState<D> | undefined, emptyData: () => D): SandboxState<D> {
+export function initSandboxState<D, L>(loaded: SandboxState<D, L> | undefined, emptyData: () => D): SandboxState<D, L> {
   if (loaded === undefined) return { data: emptyData(), faults: defaultFaults(), requests: [] };
   const copy = cloneJson(loaded);
   return {
     data: copy.data ?? emptyData(),
     faults: { ...defaultFaults(), ...copy.faults },
     requests: Array.isArray(copy.requests) ? copy.requests : [],
+    ...(copy.limits === undefined ? {} : { limits: copy.limits }),
   };
 }
 
@@ -104,95 +109,13 @@ export function takeFault(faults: FaultState, now: number): InjectedFault | null
   return null;
 }
 
-/**
- * Entry point used by every fake: control endpoints first (never faulted, no auth), then faults,
- * latency and the vendor handler, with each vendor call appended to the request log.
- */
-export async function handleSandboxRequest<D>(
-  state: SandboxState<D>,
-  vendor: SandboxVendor<D>,
-  request: Request,
-  path: string,
-  now: () => number,
-): Promise<Response> {
-  const url = parsePath(path);
-  if (url.pathname.startsWith(CONTROL_PREFIX)) return handleControl(state, vendor, request, url, now);
-
-  const body = await readBody(request);
-  const fault = takeFault(state.faults, now());
-  if (state.faults.latencyMs > 0) await sleep(state.faults.latencyMs);
-  const response = fault !== null ? renderFault(vendor, fault) : await vendor.handleVendor(request, url, body);
-  logRequest(state, {
-    at: now(),
-    method: request.method,
-    path: url.pathname + url.search,
-    status: response.status,
-    body: body.kind === "json" ? body.value : null,
-  });
-  return response;
-}
-
-function renderFault<D>(vendor: SandboxVendor<D>, fault: InjectedFault): Response {
-  const response = vendor.faultResponse(fault);
-  if (fault.retryAfterSeconds !== undefined) {
-    response.headers.set("Retry-After", String(Math.ceil(fault.retryAfterSeconds)));
-  }
-  return response;
-}
-
-function logRequest<D>(state: SandboxState<D>, entry: RequestLogEntry): void {
-  state.requests.push(entry);
-  const excess = state.requests.length - REQUEST_LOG_LIMIT;
-  if (excess > 0) state.requests.splice(0, excess);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function handleControl<D>(
-  state: SandboxState<D>,
-  vendor: SandboxVendor<D>,
-  request: Request,
-  url: URL,
-  now: () => number,
-): Promise<Response> {
-  const name = url.pathname.slice(CONTROL_PREFIX.length);
-  const own = await vendor.handleControl?.(request, name);
-  if (own) return own;
-  const route = `${request.method} ${name}`;
-  switch (route) {
-    case "GET faults":
-      return jsonResponse(publicFaults(state.faults));
-    case "POST faults":
-      return updateFaults(state.faults, await readBody(request), now());
-    case "GET requests":
-      return jsonResponse({ requests: state.requests });
-    case "GET state":
-      return jsonResponse(vendor.publicData ? vendor.publicData(state.data) : state.data);
-    case "POST reset": {
-      // Ids are never reused, as a real vendor's never are: what Syncwire keeps per contact
-      // (its Durable Object) outlives a reset of the fake.
-      const counters = Object.entries(state.data as object).filter(([key, value]) => key.startsWith("next") && typeof value === "number");
-      state.data = { ...vendor.emptyData(), ...Object.fromEntries(counters) };
-      state.faults = defaultFaults();
-      state.requests = [];
-      return jsonResponse({ ok: true });
-    }
-    default:
-      return ["faults", "requests", "state", "reset"].includes(name)
-        ? jsonResponse({ error: `method ${request.method} not allowed` }, 405)
-        : jsonResponse({ error: `unknown sandbox endpoint ${url.pathname}` }, 404);
-  }
-}
-
-function publicFaults(faults: FaultState): Record<string, JsonValue> {
+export function publicFaults(faults: FaultState): Record<string, JsonValue> {
   const { outageUntil, errorRate, latencyMs, failNext, seed } = faults;
   return { outageUntil, errorRate, latencyMs, failNext: failNext === null ? null : { ...failNext }, seed };
 }
 
 /** Merges `{outageSeconds?, errorRate?, latencyMs?, failNext?, seed?}` into the fault settings. */
-function updateFaults(faults: FaultState, body: RequestBody, now: number): Response {
+export function updateFaults(faults: FaultState, body: RequestBody, now: number): Response {
   const input = body.kind === "json" ? body.value : body.kind === "empty" ? {} : null;
   if (!isPlainObject(input)) return badControl("body must be a JSON object");
   const allowed = new Set(["outageSeconds", "errorRate", "latencyMs", "failNext", "seed"]);
@@ -241,11 +164,9 @@ function badControl(message: string): Response {
 
 // ---- vendor error bodies for injected faults ------------------------------------------------
 
-/** Injected faults in HubSpot's shapes; 429 uses the rate-limit body from HubSpot's usage docs. */
+/** Injected faults in HubSpot's shapes; 429 is the ten-secondly body of HubSpot's usage docs (hubspot-limits.ts). */
 export function hubspotFaultResponse(fault: InjectedFault): Response {
-  if (fault.status === 429) {
-    return hubspotError(429, "You have reached your secondly limit.", undefined, { errorType: "RATE_LIMIT", policyName: "SECONDLY" });
-  }
+  if (fault.status === 429) return rateLimited("TEN_SECONDLY_ROLLING");
   const categories: Record<number, string> = {
     400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES", 404: "OBJECT_NOT_FOUND", 409: "CONFLICT",
   };

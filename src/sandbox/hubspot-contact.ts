@@ -35,13 +35,34 @@ export const DEFAULT_READ = ["createdate", "email", "firstname", "hs_object_id",
 export const BUILT_IN = new Set([...DEFAULT_READ, "phone", "mobilephone", "company", "website", "jobtitle",
   "lifecyclestage", "address", "city", "state", "zip", "country"]);
 
+/** Why HubSpot rejects an input: a single call answers it as its error body, a batch lists it per input. */
+export interface InputProblem {
+  httpStatus: number;
+  message: string;
+  category: string;
+  extra?: JsonObject;
+}
+
+export function isProblem(value: Record<string, string> | InputProblem): value is InputProblem {
+  return typeof (value as { httpStatus?: unknown }).httpStatus === "number";
+}
+
+export function problemResponse(p: InputProblem): Response {
+  return hubspotError(p.httpStatus, p.message, p.category, p.extra ?? {});
+}
+
 /** Validates `{properties: {...}}`; values become strings the way HubSpot stores them. */
 export function readPropertiesInput(body: RequestBody, inputType: string): Record<string, string> | Response {
   if (body.kind === "invalid") return hubspotError(400, "Invalid input JSON on line 1, column 1: Unexpected character", "VALIDATION_ERROR");
-  const value = body.kind === "json" ? body.value : null;
+  const parsed = parsePropertiesInput(body.kind === "json" ? body.value : null, inputType);
+  return isProblem(parsed) ? problemResponse(parsed) : parsed;
+}
+
+/** The same check for one input value (a request body, or one of a batch's inputs). */
+export function parsePropertiesInput(value: JsonValue | null, inputType: string): Record<string, string> | InputProblem {
   const raw = isPlainObject(value) ? value.properties : undefined;
   if (!isPlainObject(raw)) {
-    return hubspotError(400, `Invalid input JSON on line 1, column 1: Cannot build ${inputType}, some of required attributes are not set [properties]`, "VALIDATION_ERROR");
+    return { httpStatus: 400, category: "VALIDATION_ERROR", message: `Invalid input JSON on line 1, column 1: Cannot build ${inputType}, some of required attributes are not set [properties]` };
   }
   const out: Record<string, string> = {};
   const problems: JsonObject[] = [];
@@ -54,9 +75,12 @@ export function readPropertiesInput(body: RequestBody, inputType: string): Recor
     else out[name] = name === "email" ? text.toLowerCase() : text;
   }
   if (problems.length > 0) {
-    return hubspotError(400, `Property values were not valid: ${JSON.stringify(problems)}`, "VALIDATION_ERROR", {
-      errors: problems.map((p) => ({ message: p.message ?? "", code: p.error ?? "", context: { propertyName: [p.name ?? ""] } })),
-    });
+    return {
+      httpStatus: 400,
+      category: "VALIDATION_ERROR",
+      message: `Property values were not valid: ${JSON.stringify(problems)}`,
+      extra: { errors: problems.map((p) => ({ message: p.message ?? "", code: p.error ?? "", context: { propertyName: [p.name ?? ""] } })) },
+    };
   }
   return out;
 }

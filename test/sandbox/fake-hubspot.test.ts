@@ -28,9 +28,9 @@ interface HubSpotErrorBody {
 
 type Fake = FakeService<FakeHubSpotState>;
 
-function setup(state?: FakeHubSpotState) {
+function setup(state?: FakeHubSpotState, limits?: false) {
   const clock = { now: T0 };
-  const fake = createFakeHubSpot({ accessToken: TOKEN, now: () => clock.now, ...(state ? { state } : {}) });
+  const fake = createFakeHubSpot({ accessToken: TOKEN, now: () => clock.now, ...(state ? { state } : {}), ...(limits === false ? { limits } : {}) });
   return { fake, clock };
 }
 
@@ -212,7 +212,7 @@ describe("fake HubSpot: listing", () => {
   });
 
   it("caps limit at 100 and rejects a malformed limit", async () => {
-    const { fake } = setup();
+    const { fake } = setup(undefined, false); // 105 creates in one instant: over HubSpot's 100 per 10 s
     for (let i = 0; i < 105; i++) await create(fake, { email: `c${i}@example.com` });
     const big = await call<ListBody>(fake, "GET", "/crm/v3/objects/contacts?limit=500");
     expect(big.json.results).toHaveLength(100);

@@ -16,18 +16,41 @@ export async function sandboxFetch(path: string, init: RequestInit = {}): Promis
 }
 
 /**
- * Empties the fakes and turns their webhooks off: these tests feed the consumer by hand, and
- * a fake's webhook would add events of its own. Echo tests turn them on (`sandboxWebhooks`).
+ * Empties the fakes and turns their webhooks and rate limits off: these tests feed the consumer
+ * by hand (a fake's webhook would add events of its own) and make many calls quickly while
+ * testing other things. Echo tests turn webhooks on (`{ webhooks: true }`), limit tests the
+ * vendors' documented limits (`{ limits: true }`, or `setLimits` to tighten them).
  */
-export async function resetSandbox(options: { webhooks?: boolean } = {}): Promise<void> {
-  for (const vendor of ["hubspot", "mailchimp"]) {
+export async function resetSandbox(options: { webhooks?: boolean; limits?: boolean } = {}): Promise<void> {
+  for (const vendor of ["hubspot", "mailchimp"] as const) {
     const res = await sandboxFetch(`/${vendor}/_sandbox/reset`, { method: "POST" });
     if (!res.ok) throw new Error(`reset ${vendor}: ${res.status}`);
-    // A reset restores the sandbox's default webhooks (on).
+    // A reset restores the sandbox's defaults: webhooks on, limits on.
+    if (!options.limits) await setLimits(vendor, { enabled: false });
     if (options.webhooks) continue;
     const quiet = await sandboxFetch(`/${vendor}/_sandbox/webhooks`, { method: "DELETE" });
     if (!quiet.ok) throw new Error(`webhooks off ${vendor}: ${quiet.status}`);
   }
+}
+
+/**
+ * A fake's rate limits (`POST /_sandbox/limits`): HubSpot `{enabled, max, intervalMs, daily,
+ * dailyCount}`, Mailchimp `{enabled, maxConnections}`, both `resetCounters: true`; answers the
+ * settings and counters.
+ */
+export async function setLimits(vendor: "hubspot" | "mailchimp", limits: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const res = await sandboxFetch(`/${vendor}/_sandbox/limits`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(limits),
+  });
+  if (!res.ok) throw new Error(`limits ${vendor}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+/** A fake's rate-limit settings and counters (`GET /_sandbox/limits`): calls, 429s, peak connections. */
+export async function limitsOf(vendor: "hubspot" | "mailchimp"): Promise<Record<string, unknown>> {
+  return (await (await sandboxFetch(`/${vendor}/_sandbox/limits`)).json()) as Record<string, unknown>;
 }
 
 /** Waits until neither fake has received a call for `quietMs`; fails after `timeoutMs` (an echo loop never goes quiet). */
