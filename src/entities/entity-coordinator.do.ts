@@ -12,8 +12,8 @@
  * Every method runs without an `await`, so each is atomic against the object's other requests.
  */
 import { DurableObject } from "cloudflare:workers";
-import { applyInputs, applyOutcomes, knownEmails, openConflicts, planWrites, type EntityInput, type Lifecycle, type Plan, type PlanOptions, type WriteReport } from "./plan";
-import { emptyField, emptyState, FIELDS, type EntityState, type Expectation, type Field, type FieldState } from "./sync-state";
+import { applyInputs, FRESH_READ, applyOutcomes, knownEmails, openConflicts, planWrites, type EntityInput, type Lifecycle, type Plan, type PlanOptions, type WriteReport } from "./plan";
+import { emptyField, emptyState, FIELDS, type EntityState, type Expectation, type Field, type FieldState, type Verdict } from "./sync-state";
 
 export interface PlanRequest {
   token: string;
@@ -44,6 +44,9 @@ export interface EntitySnapshot {
 }
 
 type Lease = { token: string; until: number };
+
+/** How long an event's verdicts are remembered: past RETRY_MAX_AGE's default day, with a margin. */
+const APPLIED_KEPT_MS = 3 * 24 * 60 * 60_000;
 
 /** The object's state as stored, kept in memory between requests (storage stays the truth). */
 interface Loaded {
@@ -76,7 +79,8 @@ export class EntityCoordinator extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS expectations (
         system TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, planned_at INTEGER NOT NULL,
         PRIMARY KEY (system, field, value));
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);`);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+      CREATE TABLE IF NOT EXISTS applied (event_id TEXT PRIMARY KEY, verdicts TEXT NOT NULL, at INTEGER NOT NULL);`);
   }
 
   plan(request: PlanRequest): PlanResponse {
@@ -88,7 +92,15 @@ export class EntityCoordinator extends DurableObject<Env> {
 
       const before = snapshot(current);
       const known = knownEmails(current.state, current.life, now);
-      const verdicts = applyInputs(current.state, current.life, request.inputs, request.options, () => `cf_${crypto.randomUUID()}`);
+      // An event is judged once: its retry (after a failed write, or a redelivery) gets the
+      // first verdicts again and changes nothing, since the state it was judged against has
+      // moved on since (our own writes among the changes). Reads are always fresh input.
+      const seen = this.appliedBefore(request.inputs.filter((i) => i.eventId !== FRESH_READ).map((i) => i.eventId));
+      const fresh = request.inputs.filter((i) => i.eventId === FRESH_READ || !seen.has(i.eventId));
+      const judged = applyInputs(current.state, current.life, fresh, request.options, () => `cf_${crypto.randomUUID()}`);
+      // A `foreign` event was not judged here: it goes to whoever has its address.
+      this.recordApplied(judged.filter((v) => v.eventId !== FRESH_READ && !v.verdicts.includes("foreign")), now);
+      const verdicts = request.inputs.map((i) => judged.find((v) => v.eventId === i.eventId) ?? { eventId: i.eventId, verdicts: seen.get(i.eventId) ?? [] });
       const writes = planWrites(current.state, current.life, request.options);
       this.save(current, before);
       const { state, life } = current;
@@ -124,6 +136,18 @@ export class EntityCoordinator extends DurableObject<Env> {
       this.loaded = null;
       throw error;
     }
+  }
+
+  private appliedBefore(eventIds: string[]): Map<string, Verdict[]> {
+    if (eventIds.length === 0) return new Map();
+    const rows = this.sql.exec<{ event_id: string; verdicts: string }>(`SELECT event_id, verdicts FROM applied WHERE event_id IN (SELECT value FROM json_each(?))`, JSON.stringify(eventIds)).toArray();
+    return new Map(rows.map((r) => [r.event_id, JSON.parse(r.verdicts) as Verdict[]]));
+  }
+
+  /** Kept as long as an event may still be retried or redelivered (RETRY_MAX_AGE and a margin). */
+  private recordApplied(judged: { eventId: string; verdicts: Verdict[] }[], now: number): void {
+    for (const j of judged) this.sql.exec(`INSERT INTO applied (event_id, verdicts, at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`, j.eventId, JSON.stringify(j.verdicts), now);
+    if (judged.length > 0) this.sql.exec(`DELETE FROM applied WHERE at < ?`, now - APPLIED_KEPT_MS);
   }
 
   private setLease(current: Loaded, lease: Lease | null): void {

@@ -28,6 +28,9 @@ export type EntityInput =
   | { eventId: string; kind: "delete"; at: number }
   | { eventId: string; kind: "resolve"; field: Field; conflictId: string; choose: "crm" | "email" };
 
+/** The input id of a CRM read made for this plan: fresh every time, never remembered as judged. */
+export const FRESH_READ = "crm-read";
+
 export interface PlanOptions {
   policy: ConflictPolicy;
   /** Whether a CRM property receives the subscription (CRM_SUBSCRIPTION_PROPERTY is set). */

@@ -113,9 +113,11 @@ export function observe(state: EntityState, o: Observation, policy: ConflictPoli
     (e) => e.system === o.system && e.field === o.field && e.value === o.value && o.at >= e.plannedAt - ECHO_SKEW_MS && o.at <= e.plannedAt + ECHO_WINDOW_MS,
   );
   if (echo >= 0) {
-    state.expectations.splice(echo, 1);
-    // An echo older than what is known of the system tells nothing new about it.
-    if (!seen || o.at >= seen.at) f[o.system] = { value: o.value, at: o.at };
+    const [expected] = state.expectations.splice(echo, 1);
+    // The echo of an earlier write of ours, after a later one was confirmed there (or an echo
+    // older than what is known of the system) tells nothing new about what it holds.
+    const replaced = seen?.writtenAt !== undefined && seen.value !== o.value && seen.writtenAt >= expected!.plannedAt;
+    if (!replaced && (!seen || o.at >= seen.at)) f[o.system] = { value: o.value, at: o.at };
     settleSynced(f);
     return "echo";
   }

@@ -63,3 +63,19 @@ describe("storage", () => {
     expect(before.lease).toBeNull();
   });
 });
+
+describe("an event is judged once", () => {
+  it("gives a retried event its first verdicts and changes nothing, whatever happened since", async () => {
+    const stub = coordinator();
+    const now = Date.now();
+    const first = await stub.plan(request("a", now, 90_000, "ada@example.com"));
+    if (first.kind !== "planned") throw new Error("busy");
+    await stub.settle({ token: "a", now: now + 5, results: first.writes.map((write) => ({ write, outcome: "ok" as const })), options: options(now + 5) });
+    const late = { eventId: "late-change", kind: "observe" as const, observations: [{ system: "email" as const, field: "firstname" as const, value: "Old", at: now - 1_000 }] };
+    const once = await stub.plan({ token: "b", leaseMs: 90_000, inputs: [late], options: options(now + 10) });
+    const state = await stub.snapshot();
+    const again = await stub.plan({ token: "b", leaseMs: 90_000, inputs: [late], options: options(now + 20) });
+    expect(once.kind === "planned" && again.kind === "planned" && again.verdicts).toEqual(once.kind === "planned" && once.verdicts);
+    expect((await stub.snapshot()).state.fields).toEqual(state.state.fields);
+  });
+});

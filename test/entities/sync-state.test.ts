@@ -293,3 +293,16 @@ describe("review: addresses", () => {
     expect(sim.state.fields.lastname.conflict).toBeNull();
   });
 });
+
+describe("review: the echo of an earlier write, after a later one", () => {
+  it("does not make the object believe the system went back to the earlier value", () => {
+    const sim = new Sim();
+    sim.step([obs("crm", "email", "a@example.com", 1000), obs("crm", "firstname", "Ada", 1000)]); // we write Ada (no echo yet)
+    sim.step([obs("crm", "firstname", "Both", 5000)]); // then Both, confirmed
+    // The echo of the Ada write arrives only now.
+    const late = sim.plan([obs("email", "firstname", "Ada", 1500)]);
+    expect(late.verdicts).toEqual(["echo"]);
+    expect(sim.held("email").firstname).toBe("Both");
+    expect(late.writes).toEqual([]);
+  });
+});

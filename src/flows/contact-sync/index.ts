@@ -13,7 +13,7 @@ import { ActionFailure } from "../../connectors/errors";
 import { log } from "../../observability/log";
 import type { HubSpotContact } from "../../connectors/hubspot";
 import { contactKey, type EntityRecord } from "../../entities/directory";
-import type { EntityInput, Values } from "../../entities/plan";
+import { FRESH_READ, type EntityInput, type Values } from "../../entities/plan";
 import type { Observation } from "../../entities/sync-state";
 import type { InboundEvent } from "../../ingest/event";
 import type { Flow, GroupContext, GroupOutcome } from "../types";
@@ -44,7 +44,8 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
   const again: string[] = [];
   try {
     found = await findContact(ctx);
-    inputs = await Promise.all(ctx.items.map((i) => inputFor(ctx, i.event, again)));
+    // An item waiting for something (a conflict's row) is not shown to the object yet: it is judged once, when it can be.
+    inputs = (await Promise.all(ctx.items.map((i) => inputFor(ctx, i.event, again)))).filter((i): i is EntityInput => i !== null);
   } catch (error) {
     return { kind: "failed", failure: asFailure(error), record: null };
   }
@@ -53,7 +54,7 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
     return { kind: "done", notes: new Map(ctx.items.map((i) => [i.event.id, note])), record: null, again };
   }
   const key = contactKey(found.crmId);
-  if (found.observed.length > 0) inputs.unshift({ eventId: "crm-read", kind: "observe", observations: found.observed });
+  if (found.observed.length > 0) inputs.unshift({ eventId: FRESH_READ, kind: "observe", observations: found.observed });
 
   const options = {
     policy: ctx.config.conflictPolicy,
@@ -88,7 +89,7 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
   again.push(...foreign);
   const written = results.map((r) => `${r.write.system}:${r.write.op}`).join(" ");
   const notes = new Map(
-    plan.verdicts.filter((v) => v.eventId !== "crm-read").map((v) => [v.eventId, [summarize(v.verdicts), found.note, written && `wrote ${written}`].filter(Boolean).join("; ")]),
+    plan.verdicts.filter((v) => v.eventId !== FRESH_READ).map((v) => [v.eventId, [summarize(v.verdicts), found.note, written && `wrote ${written}`].filter(Boolean).join("; ")]),
   );
   return { kind: "done", notes, record, again };
 }
@@ -97,11 +98,14 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
  * The event as an input. A person's choice on a conflict is taken from the conflict's row, not
  * from the event: two people resolving at once queue two events, and the row says who won.
  */
-async function inputFor(ctx: GroupContext, event: InboundEvent, again: string[]): Promise<EntityInput> {
+async function inputFor(ctx: GroupContext, event: InboundEvent, again: string[]): Promise<EntityInput | null> {
   const input = inputOf(event, ctx.config.crm);
   if (input.kind !== "resolve") return input;
   const resolution = await ctx.conflictResolution(input.conflictId);
-  if (resolution === "open") again.push(event.id); // the route's update has not landed yet
+  if (resolution === "open") {
+    again.push(event.id); // the route's update has not landed yet
+    return null;
+  }
   if (resolution === "crm" || resolution === "email") return { ...input, choose: resolution };
   return { eventId: event.id, kind: "observe", observations: [] };
 }
