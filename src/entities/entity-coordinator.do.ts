@@ -53,6 +53,8 @@ interface Loaded {
   state: EntityState;
   life: Lifecycle;
   lease: Lease | null;
+  /** Events already judged here, with their verdicts. */
+  applied: Map<string, { verdicts: Verdict[]; at: number }>;
 }
 
 const NO_LIFE: Lifecycle = { deletedAt: null, archived: false };
@@ -69,6 +71,9 @@ export class EntityCoordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    // A new object (most of them, the first time a contact is seen) has nothing to load: it
+    // starts from the empty state without reading four empty tables.
+    const fresh = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'fields'`).one().n === 0;
     // Per field: the winning value, the last synced one, and what each system holds (value and
     // source time), as columns so the object's state reads like the domain; `state` is the
     // whole field as JSON, which is what is loaded. One exec: it runs on every start.
@@ -81,6 +86,7 @@ export class EntityCoordinator extends DurableObject<Env> {
         PRIMARY KEY (system, field, value));
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
       CREATE TABLE IF NOT EXISTS applied (event_id TEXT PRIMARY KEY, verdicts TEXT NOT NULL, at INTEGER NOT NULL);`);
+    if (fresh) this.loaded = { state: emptyState(), life: { ...NO_LIFE }, lease: null, applied: new Map() };
   }
 
   plan(request: PlanRequest): PlanResponse {
@@ -95,11 +101,11 @@ export class EntityCoordinator extends DurableObject<Env> {
       // An event is judged once: its retry (after a failed write, or a redelivery) gets the
       // first verdicts again and changes nothing, since the state it was judged against has
       // moved on since (our own writes among the changes). Reads are always fresh input.
-      const seen = this.appliedBefore(request.inputs.filter((i) => i.eventId !== FRESH_READ).map((i) => i.eventId));
+      const seen = this.appliedBefore(current, request.inputs.filter((i) => i.eventId !== FRESH_READ).map((i) => i.eventId));
       const fresh = request.inputs.filter((i) => i.eventId === FRESH_READ || !seen.has(i.eventId));
       const judged = applyInputs(current.state, current.life, fresh, request.options, () => `cf_${crypto.randomUUID()}`);
       // A `foreign` event was not judged here: it goes to whoever has its address.
-      this.recordApplied(judged.filter((v) => v.eventId !== FRESH_READ && !v.verdicts.includes("foreign")), now);
+      this.recordApplied(current, judged.filter((v) => v.eventId !== FRESH_READ && !v.verdicts.includes("foreign")), now);
       const verdicts = request.inputs.map((i) => judged.find((v) => v.eventId === i.eventId) ?? { eventId: i.eventId, verdicts: seen.get(i.eventId) ?? [] });
       const writes = planWrites(current.state, current.life, request.options);
       this.save(current, before);
@@ -124,7 +130,7 @@ export class EntityCoordinator extends DurableObject<Env> {
   }
 
   snapshot(): EntitySnapshot {
-    return this.guarded((current) => structuredClone(current));
+    return this.guarded(({ state, life, lease }) => structuredClone({ state, life, lease }));
   }
 
   /** One transaction: a request's writes land together or not at all. */
@@ -138,16 +144,23 @@ export class EntityCoordinator extends DurableObject<Env> {
     }
   }
 
-  private appliedBefore(eventIds: string[]): Map<string, Verdict[]> {
-    if (eventIds.length === 0) return new Map();
-    const rows = this.sql.exec<{ event_id: string; verdicts: string }>(`SELECT event_id, verdicts FROM applied WHERE event_id IN (SELECT value FROM json_each(?))`, JSON.stringify(eventIds)).toArray();
-    return new Map(rows.map((r) => [r.event_id, JSON.parse(r.verdicts) as Verdict[]]));
+  private appliedBefore(current: Loaded, eventIds: string[]): Map<string, Verdict[]> {
+    return new Map(eventIds.flatMap((id) => (current.applied.has(id) ? [[id, current.applied.get(id)!.verdicts] as const] : [])));
   }
 
   /** Kept as long as an event may still be retried or redelivered (RETRY_MAX_AGE and a margin). */
-  private recordApplied(judged: { eventId: string; verdicts: Verdict[] }[], now: number): void {
-    for (const j of judged) this.sql.exec(`INSERT INTO applied (event_id, verdicts, at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`, j.eventId, JSON.stringify(j.verdicts), now);
-    if (judged.length > 0) this.sql.exec(`DELETE FROM applied WHERE at < ?`, now - APPLIED_KEPT_MS);
+  private recordApplied(current: Loaded, judged: { eventId: string; verdicts: Verdict[] }[], now: number): void {
+    for (const j of judged) {
+      if (current.applied.has(j.eventId)) continue;
+      this.sql.exec(`INSERT INTO applied (event_id, verdicts, at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING`, j.eventId, JSON.stringify(j.verdicts), now);
+      current.applied.set(j.eventId, { verdicts: j.verdicts, at: now });
+    }
+    // Forgotten in one statement, and only when there is something to forget.
+    const cutoff = now - APPLIED_KEPT_MS;
+    if ([...current.applied.values()].some((a) => a.at < cutoff)) {
+      this.sql.exec(`DELETE FROM applied WHERE at < ?`, cutoff);
+      for (const [id, a] of current.applied) if (a.at < cutoff) current.applied.delete(id);
+    }
   }
 
   private setLease(current: Loaded, lease: Lease | null): void {
@@ -172,7 +185,10 @@ export class EntityCoordinator extends DurableObject<Env> {
     const meta = new Map(this.sql.exec<{ key: string; value: string }>(`SELECT key, value FROM meta`).toArray().map((r) => [r.key, r.value]));
     const life = meta.has("life") ? (JSON.parse(meta.get("life")!) as Lifecycle) : { ...NO_LIFE };
     const lease = meta.has("lease") ? (JSON.parse(meta.get("lease")!) as Lease) : null;
-    return { state, life, lease };
+    const applied = new Map(
+      this.sql.exec<{ event_id: string; verdicts: string; at: number }>(`SELECT event_id, verdicts, at FROM applied`).toArray().map((r) => [r.event_id, { verdicts: JSON.parse(r.verdicts) as Verdict[], at: r.at }]),
+    );
+    return { state, life, lease, applied };
   }
 
   /** Writes back only what changed: rows written are what a Durable Object bills. */
