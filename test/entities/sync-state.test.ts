@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { applyInputs, applyOutcomes, planWrites, type EntityInput, type Lifecycle, type PlanOptions, type Write } from "../../src/entities/plan";
+import { shuffled } from "../support/sync";
 import { emptyState, type ConflictPolicy, type EntityState, type Field, type Observation, type System } from "../../src/entities/sync-state";
 
 class Sim {
@@ -45,23 +46,6 @@ class Sim {
 
 let ids = 0;
 const obs = (system: System, field: Field, value: string, at: number): EntityInput => ({ eventId: `e${++ids}`, kind: "observe", observations: [{ system, field, value, at }] });
-
-/** mulberry32, for shuffles that are the same on every run. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  const out = [...items];
-  let s = seed;
-  const random = () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 describe("order by source time", () => {
   // 20 changes to one contact from both systems, each field changed several times.

@@ -7,10 +7,10 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { subscriberHash } from "../../src/connectors/mailchimp";
 import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, untilQuiet, vendorRequests, waitFor } from "../support/sandbox";
+import { unique } from "../support/sync";
 
 beforeEach(() => resetSandbox({ webhooks: true }));
 
-const unique = (name: string) => `${name}.${crypto.randomUUID().slice(0, 8)}@example.com`;
 const userHeaders = (auth: string) => ({ authorization: auth, "content-type": "application/json", "x-sandbox-actor": "user" });
 
 async function asUser(vendor: "hubspot" | "mailchimp", path: string, body: unknown): Promise<void> {

@@ -8,35 +8,21 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { subscriberHash } from "../../src/connectors/mailchimp";
 import { eventIdFor } from "../../src/ingest/event";
-import { newDelivery, type EventMessage } from "../../src/pipeline/message";
+import { newDelivery } from "../../src/pipeline/message";
 import { pipelineDeps } from "../../src/pipeline/consumer";
 import { crmChanged, crmCreated, crmDeleted, emailProfile, emailSubscribed } from "../support/contacts";
 import { actionRow, consume, deliver, eventRow } from "../support/messages";
+import { crmContact, deliverUntilSettled, unique } from "../support/sync";
 import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, setFaults } from "../support/sandbox";
 
 beforeEach(resetSandbox);
 
-const unique = (name: string) => `${name}.${crypto.randomUUID().slice(0, 8)}@example.com`;
-const crm = async (id: string) =>
-  ((await (await sandboxFetch(`/hubspot/crm/v3/objects/contacts/${id}?properties=email,firstname,lastname,syncwire_subscription`, { headers: { authorization: `Bearer ${HUBSPOT_TOKEN}` } })).json()) as { properties: Record<string, string | null> }).properties;
 const mailchimpAuth = { authorization: `Basic ${btoa(`test:${MAILCHIMP_KEY}`)}`, "content-type": "application/json" };
-
-/** Delivers until every message is acked, their due times forced. */
-async function settle(messages: EventMessage[]): Promise<void> {
-  let pending = messages;
-  for (let round = 1; pending.length > 0 && round <= 10; round++) {
-    const result = await deliver(pending, { attempts: round });
-    const retried = new Set(result.retryMessages.map((r) => r.msgId));
-    pending = pending.filter((_, i) => retried.has(result.ids[i]!));
-    await env.DB.prepare("UPDATE actions SET next_attempt_at = 0 WHERE state IN ('failed', 'pending')").run();
-  }
-  expect(pending).toEqual([]);
-}
 
 async function synced(first = "Ada") {
   const email = unique(first.toLowerCase());
   const id = await createCrmContact({ email, firstname: first, lastname: "Edge" });
-  await settle([await crmCreated(id)]);
+  await deliverUntilSettled([await crmCreated(id)]);
   return { id, email };
 }
 
@@ -46,11 +32,11 @@ describe("a stale row in the email index", () => {
     const stranger = unique("stranger");
     // The index says the stranger's address is Ann's (a row left behind).
     await env.DB.prepare("INSERT INTO contact_emails (email, contact_key, updated_at) VALUES (?, ?, ?)").bind(stranger, `contact:${a.id}`, Date.now()).run();
-    await settle([await emailSubscribed(stranger, "Zoe", "Stranger")]);
-    expect(await crm(a.id)).toMatchObject({ email: a.email, firstname: "Ann" });
+    await deliverUntilSettled([await emailSubscribed(stranger, "Zoe", "Stranger")]);
+    expect(await crmContact(a.id)).toMatchObject({ email: a.email, firstname: "Ann" });
     const row = await env.DB.prepare("SELECT contact_key FROM contact_emails WHERE email = ?").bind(stranger).first<{ contact_key: string }>();
     expect(row?.contact_key).not.toBe(`contact:${a.id}`);
-    expect(await crm(row!.contact_key.slice("contact:".length))).toMatchObject({ email: stranger, firstname: "Zoe" });
+    expect(await crmContact(row!.contact_key.slice("contact:".length))).toMatchObject({ email: stranger, firstname: "Zoe" });
   });
 });
 
@@ -73,7 +59,7 @@ describe("two people resolving the same conflict", () => {
       Date.now(),
     );
     await consume([loser], escalate());
-    expect((await crm(id)).lastname).toBe("FromCrm");
+    expect((await crmContact(id)).lastname).toBe("FromCrm");
     expect(await mailchimpMember(email)).toMatchObject({ merge_fields: expect.objectContaining({ LNAME: "FromCrm" }) });
   });
 });
@@ -91,7 +77,7 @@ describe("writes that fail differently in one group", () => {
     expect(await actionRow(fromCrm.event.id)).toMatchObject({ state: "failed", last_status: 503 });
     await setFaults("hubspot", { failNext: null });
     await setFaults("mailchimp", { failNext: null });
-    await settle([fromCrm, fromEmail]);
+    await deliverUntilSettled([fromCrm, fromEmail]);
     expect(await mailchimpMember(email)).toMatchObject({ merge_fields: expect.objectContaining({ FNAME: "Both" }) });
   });
 });
@@ -101,16 +87,16 @@ describe("an answer that reveals an unsubscribe", () => {
     const email = unique("gone");
     await sandboxFetch(`/mailchimp/3.0/lists/${LIST_ID}/members/${subscriberHash(email)}`, { method: "PUT", headers: mailchimpAuth, body: JSON.stringify({ email_address: email, status_if_new: "unsubscribed" }) });
     const id = await createCrmContact({ email, firstname: "Gone", lastname: "Already" });
-    await settle([await crmCreated(id)]);
+    await deliverUntilSettled([await crmCreated(id)]);
     expect(await mailchimpMember(email)).toMatchObject({ status: "unsubscribed" });
-    expect((await crm(id)).syncwire_subscription).toBe("unsubscribed");
+    expect((await crmContact(id)).syncwire_subscription).toBe("unsubscribed");
   });
 });
 
 describe("a contact gone before it is read", () => {
   it("is not an invalid event (its deletion says what happened)", async () => {
     const message = await crmCreated("987654321");
-    await settle([message]);
+    await deliverUntilSettled([message]);
     expect((await eventRow(message.event.id))?.status).toBe("done");
   });
 });

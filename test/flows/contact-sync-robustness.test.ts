@@ -13,16 +13,10 @@ import { durableCoordinators, type Coordinators } from "../../src/entities/direc
 import { callWorker } from "../http/admin-support";
 import { crmChanged, crmCreated, emailProfile } from "../support/contacts";
 import { consume, deliver } from "../support/messages";
+import { crmContact, deliverUntilSettled, shuffled, unique } from "../support/sync";
 import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, mailchimpMember, resetSandbox, sandboxFetch, setFaults, vendorRequests, waitFor, type LoggedRequest } from "../support/sandbox";
 
 beforeEach(resetSandbox);
-
-const unique = (name: string) => `${name}.${crypto.randomUUID().slice(0, 8)}@example.com`;
-
-async function crmContact(id: string): Promise<Record<string, string | null>> {
-  const res = await sandboxFetch(`/hubspot/crm/v3/objects/contacts/${id}?properties=email,firstname,lastname`, { headers: { authorization: `Bearer ${HUBSPOT_TOKEN}` } });
-  return ((await res.json()) as { properties: Record<string, string | null> }).properties;
-}
 
 async function vendorPatch(vendor: "hubspot" | "mailchimp", path: string, body: unknown): Promise<void> {
   const auth = vendor === "hubspot" ? `Bearer ${HUBSPOT_TOKEN}` : `Basic ${btoa("test:0123456789abcdef0123456789abcdef-us21")}`;
@@ -31,37 +25,6 @@ async function vendorPatch(vendor: "hubspot" | "mailchimp", path: string, body: 
 }
 
 const writes = (requests: LoggedRequest[]) => requests.filter((r) => r.method !== "GET");
-
-/** mulberry32 */
-function seeded(seed: number) {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function shuffle<T>(items: T[], random: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-/** Delivers until every message is acked: retried ones come back at once (their due time forced). */
-async function deliverUntilSettled(messages: EventMessage[], rounds = 20): Promise<void> {
-  let pending = messages;
-  for (let round = 1; pending.length > 0 && round <= rounds; round++) {
-    const result = await deliver(pending, { attempts: round });
-    const retried = new Set(result.retryMessages.map((r) => r.msgId));
-    pending = pending.filter((_, i) => retried.has(result.ids[i]!));
-    await env.DB.prepare("UPDATE actions SET next_attempt_at = 0 WHERE state IN ('failed', 'pending')").run();
-  }
-  expect(pending).toEqual([]);
-}
 
 async function syncedContact() {
   const email = unique("ooo");
@@ -121,7 +84,7 @@ describe("out of order", () => {
           changes.push(() => emailProfile(email, f, l, at));
         }
       }
-      const messages = await Promise.all(shuffle(changes, seeded(seed)).map((c) => c()));
+      const messages = await Promise.all(shuffled(changes, seed).map((c) => c()));
       // Arriving in small batches, one after the other.
       for (let i = 0; i < messages.length; i += 3) await deliverUntilSettled(messages.slice(i, i + 3));
       expect(await crmContact(id)).toMatchObject({ firstname: first, lastname: last });
@@ -216,8 +179,7 @@ describe("concurrent consumer invocations", () => {
       }
     }
     const before = (await vendorRequests("mailchimp")).length;
-    const random = seeded(99);
-    let pending = shuffle(messages, random);
+    let pending = shuffled(messages, 99);
     for (let round = 1; pending.length > 0 && round <= 20; round++) {
       const batches = [0, 1, 2, 3].map((b) => pending.filter((_, i) => i % 4 === b)).filter((b) => b.length > 0);
       // Two invocations at a time, on overlapping contacts.

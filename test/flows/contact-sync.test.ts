@@ -8,12 +8,12 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { subscriberHash } from "../../src/connectors/mailchimp";
 import { crmChanged, crmCreated, crmDeleted, emailChanged, emailCleaned, emailProfile, emailSubscribed, emailUnsubscribed } from "../support/contacts";
 import { actionRow, deliver } from "../support/messages";
+import { crmContact, unique } from "../support/sync";
 import { createCrmContact, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, vendorRequests, HUBSPOT_TOKEN, type LoggedRequest } from "../support/sandbox";
 
 beforeEach(resetSandbox);
 
 const MEMBERS = `/3.0/lists/${LIST_ID}/members`;
-const unique = (name: string) => `${name}.${crypto.randomUUID().slice(0, 8)}@example.com`;
 
 /** The vendor calls made while `run` ran (the fakes' request logs). */
 async function callsDuring(run: () => Promise<unknown>): Promise<{ hubspot: LoggedRequest[]; mailchimp: LoggedRequest[] }> {
@@ -24,12 +24,6 @@ async function callsDuring(run: () => Promise<unknown>): Promise<{ hubspot: Logg
 
 const call = (r: LoggedRequest) => `${r.method} ${r.path.split("?")[0]}`;
 
-async function crmContact(id: string): Promise<Record<string, string | null>> {
-  const res = await sandboxFetch(`/hubspot/crm/v3/objects/contacts/${id}?properties=email,firstname,lastname,syncwire_subscription,hs_lead_status`, {
-    headers: { authorization: `Bearer ${HUBSPOT_TOKEN}` },
-  });
-  return ((await res.json()) as { properties: Record<string, string | null> }).properties;
-}
 
 /** A person's change in the email platform (its webhook is delivered by the test). */
 async function memberPatch(email: string, body: Record<string, unknown>): Promise<void> {
