@@ -13,7 +13,7 @@ import { pipelineDeps } from "../../src/pipeline/consumer";
 import { crmChanged, crmCreated, crmDeleted, emailProfile, emailSubscribed } from "../support/contacts";
 import { actionRow, consume, deliver, eventRow } from "../support/messages";
 import { crmContact, deliverUntilSettled, unique } from "../support/sync";
-import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, setFaults } from "../support/sandbox";
+import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, setFaults, vendorRequests } from "../support/sandbox";
 
 beforeEach(resetSandbox);
 
@@ -112,5 +112,31 @@ describe("a deletion with an open conflict", () => {
     await consume([await crmDeleted(id, Date.now() + 2000)], escalate());
     const rows = await env.DB.prepare("SELECT status, resolved_by FROM conflicts WHERE entity_key = ?").bind(`contact:${id}`).all();
     expect(rows.results).toEqual([{ status: "resolved", resolved_by: "syncwire: the CRM deleted the contact" }]);
+  });
+});
+
+describe("the isolate dying between the writes and the settle", () => {
+  it("holds the contact until its lease ends, then plans again and repeats the same write, once", async () => {
+    const { id, email } = await synced();
+    const message = await crmChanged(id, "lastname", "Survivor", Date.now());
+    const real = pipelineDeps(env);
+    // The writes are sent, then the invocation dies before the object hears of them.
+    const dying = { ...real, coordinators: { plan: real.coordinators.plan, settle: async () => Promise.reject(new Error("the isolate died")) } };
+    const before = (await vendorRequests("mailchimp")).length;
+    const first = await consume([message], dying);
+    expect(first.retryMessages).toHaveLength(1);
+    // A redelivery meanwhile finds the contact held: it waits, and calls nobody.
+    const early = await consume([message], pipelineDeps(env), { attempts: 2 });
+    expect(early.retryMessages).toHaveLength(1);
+    expect((await vendorRequests("mailchimp")).length - before).toBe(1);
+    // After the leases (the ledger's and the object's, 90 s) the next attempt plans again.
+    const later = { ...pipelineDeps(env), now: () => Date.now() + 91_000 };
+    const last = await consume([message], later, { attempts: 3 });
+    expect(last.explicitAcks).toHaveLength(1);
+    const writes = (await vendorRequests("mailchimp")).slice(before).filter((r) => r.method !== "GET");
+    // Not knowing the first write landed, it sends the same one again: the same value, no other effect.
+    expect(writes.map((r) => r.body)).toEqual([{ merge_fields: { LNAME: "Survivor" } }, { merge_fields: { LNAME: "Survivor" } }]);
+    expect(await mailchimpMember(email)).toMatchObject({ merge_fields: expect.objectContaining({ LNAME: "Survivor" }) });
+    expect(await actionRow(message.event.id)).toMatchObject({ state: "done" });
   });
 });
