@@ -41,6 +41,12 @@ export interface Config {
   outboundConcurrency: number;
   /** What the whole deployment may ask of each vendor (CONTRACT 4.11). */
   budgets: { hubspot: RateWindow[]; mailchimpConnections: number };
+  /**
+   * BULK_CALLS (default true): reads and writes for many contacts of a queue batch share the
+   * vendors' bulk endpoints. `false` sends one call per contact: for measuring (the bench) and
+   * for a vendor account whose bulk endpoints misbehave.
+   */
+  bulkCalls: boolean;
   alertWebhookUrl: string | null;
   auditRetentionDays: number;
 }
@@ -230,6 +236,7 @@ export function parseConfig(input: Raw): Config {
       hubspot: r.parse("HUBSPOT_RATE_LIMIT", rateLimit, DEFAULT_HUBSPOT_RATE_LIMIT) ?? [{ limit: 100, windowMs: 10_000 }, { limit: 250_000, windowMs: 86_400_000 }],
       mailchimpConnections: r.parse("MAILCHIMP_MAX_CONNECTIONS", positiveInt, "10") ?? 10,
     },
+    bulkCalls: r.parse("BULK_CALLS", boolText, "true") ?? true,
     alertWebhookUrl: r.parse("ALERT_WEBHOOK_URL", url) ?? null,
     auditRetentionDays: r.parse("AUDIT_RETENTION_DAYS", positiveInt, "90") ?? 90,
   };

@@ -21,6 +21,8 @@ export interface AuditRecord {
   outcome: AuditOutcome;
   error: string | null;
   createdAt: number;
+  /** A bulk call's row: every event it served (CONTRACT 4.11); absent for a call made for one group. */
+  served?: string[];
 }
 
 export interface AuditSink {
@@ -45,10 +47,10 @@ export class AuditBuffer implements AuditSink {
   }
 }
 
-// D1 allows 100 bound parameters per statement; an audit row binds 14.
-const ROWS_PER_INSERT = 7;
+// D1 allows 100 bound parameters per statement; an audit row binds 15.
+const ROWS_PER_INSERT = 6;
 const COLUMNS =
-  "event_id, entity_key, action, connector, method, url, request_body, status, response_body, duration_ms, attempt, outcome, error, created_at";
+  "event_id, entity_key, action, connector, method, url, request_body, status, response_body, duration_ms, attempt, outcome, error, created_at, served";
 const insertSql = new Map<number, string>();
 
 /**
@@ -62,12 +64,12 @@ export function auditInserts(d1: D1Database, rows: AuditRecord[]): D1PreparedSta
     const chunk = rows.slice(i, i + ROWS_PER_INSERT);
     let sql = insertSql.get(chunk.length);
     if (!sql) {
-      sql = `INSERT INTO audit_log (${COLUMNS}) VALUES ${Array(chunk.length).fill(`(${Array(14).fill("?").join(", ")})`).join(", ")}`;
+      sql = `INSERT INTO audit_log (${COLUMNS}) VALUES ${Array(chunk.length).fill(`(${Array(15).fill("?").join(", ")})`).join(", ")}`;
       insertSql.set(chunk.length, sql);
     }
     const values = chunk.flatMap((r) => [
       r.eventId, r.entityKey, r.action, r.connector, r.method, r.url, r.requestBody, r.status,
-      r.responseBody, r.durationMs, r.attempt, r.outcome, r.error, r.createdAt,
+      r.responseBody, r.durationMs, r.attempt, r.outcome, r.error, r.createdAt, r.served ? JSON.stringify(r.served) : null,
     ]);
     statements.push(d1.prepare(sql).bind(...values));
   }

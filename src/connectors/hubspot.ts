@@ -20,6 +20,27 @@ export const HubSpotContact = z.looseObject({
 });
 export type HubSpotContact = z.infer<typeof HubSpotContact>;
 
+/** One error of a batch answer: HubSpot lists missing ids under `context.ids`. */
+const BatchError = z.looseObject({
+  status: z.string().optional(),
+  category: z.string().optional(),
+  message: z.string().optional(),
+  context: z.record(z.string(), z.array(z.string())).optional(),
+});
+
+/** A batch answer (200, or 207 with errors). */
+const BatchAnswer = z.looseObject({ results: z.array(HubSpotContact), errors: z.array(BatchError).optional() });
+
+export interface BatchOutcome {
+  results: HubSpotContact[];
+  /** Inputs HubSpot did not find (error category OBJECT_NOT_FOUND). */
+  missing: string[];
+}
+
+/** Most inputs of one batch call ("limited to 100 inputs per request"); 50 when property histories are asked for. */
+export const HUBSPOT_BATCH_MAX = 100;
+export const HUBSPOT_HISTORY_BATCH_MAX = 50;
+
 export const CONTACT_PROPERTIES = ["email", "firstname", "lastname"] as const;
 
 export class HubSpotConnector {
@@ -65,6 +86,29 @@ export class HubSpotConnector {
   async updateContact(id: string, properties: Record<string, string>): Promise<HubSpotContact> {
     const { data } = await this.http.call({ connector: "hubspot", method: "PATCH", url: this.contactUrl(id), headers: this.headers(), json: { properties }, schema: HubSpotContact });
     return data;
+  }
+
+  /**
+   * POST /crm/v3/objects/contacts/batch/read: up to 100 contacts by id, or by `idProperty`
+   * (`email`); with `history`, each property's versions too (then up to 50).
+   */
+  async batchRead(ids: readonly string[], properties: readonly string[], options: { history?: boolean; idProperty?: "email" } = {}): Promise<BatchOutcome> {
+    const json: Record<string, unknown> = { inputs: ids.map((id) => ({ id })), properties };
+    if (options.history) json.propertiesWithHistory = properties;
+    if (options.idProperty) json.idProperty = options.idProperty;
+    return this.batch("read", json);
+  }
+
+  /** POST /crm/v3/objects/contacts/batch/update: up to 100 contacts' properties, by id. */
+  async batchUpdate(inputs: readonly { id: string; properties: Record<string, string> }[]): Promise<BatchOutcome> {
+    return this.batch("update", { inputs });
+  }
+
+  private async batch(operation: "read" | "update", json: unknown): Promise<BatchOutcome> {
+    const url = `${this.config.baseUrl}/crm/v3/objects/contacts/batch/${operation}`;
+    const { data } = await this.http.call({ connector: "hubspot", method: "POST", url, headers: this.headers(), json, schema: BatchAnswer });
+    const missing = (data.errors ?? []).filter((e) => e.category === "OBJECT_NOT_FOUND").flatMap((e) => e.context?.ids ?? []);
+    return { results: data.results, missing };
   }
 
   /**

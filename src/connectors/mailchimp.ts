@@ -44,6 +44,26 @@ export interface MemberPatch {
   merge_fields?: Record<string, string>;
 }
 
+/** A member of a batch subscribe: `status` is what the member gets, new or (with update_existing) existing. */
+export interface BatchMember {
+  email_address: string;
+  status: "subscribed" | "unsubscribed";
+  merge_fields?: Record<string, string>;
+}
+
+const BatchMemberError = z.looseObject({ email_address: z.string().optional(), error: z.string().optional(), error_code: z.string().optional() });
+
+/** POST /3.0/lists/{list_id}'s answer: 200 even when some members were refused (they are in `errors`). */
+export const BatchSubscribeAnswer = z.looseObject({
+  new_members: z.array(MailchimpMember).default([]),
+  updated_members: z.array(MailchimpMember).default([]),
+  errors: z.array(BatchMemberError).default([]),
+});
+export type BatchSubscribeAnswer = z.infer<typeof BatchSubscribeAnswer>;
+
+/** "Up to 500 members may be added or updated with each API call." */
+export const MAILCHIMP_BATCH_MAX = 500;
+
 export class MailchimpConnector {
   constructor(
     private readonly http: HttpClient,
@@ -86,6 +106,21 @@ export class MailchimpConnector {
       if (error instanceof ActionFailure && error.details.status === 404) return null;
       throw error;
     }
+  }
+
+  /**
+   * POST /3.0/lists/{list_id} ("batch subscribe or unsubscribe"): up to 500 members. It has no
+   * `status_if_new`: with `update_existing` an existing member gets the status sent, so that is
+   * only ever used to unsubscribe; without it an existing member is left alone and reported as
+   * an error with `error_code` ERROR_CONTACT_EXISTS.
+   */
+  async batchSubscribe(members: readonly BatchMember[], updateExisting: boolean): Promise<BatchSubscribeAnswer> {
+    if (updateExisting && members.some((m) => m.status !== "unsubscribed")) {
+      throw new ActionFailure("permanent", "mailchimp: a batch that updates existing members may only unsubscribe them", { connector: "mailchimp" });
+    }
+    const url = `${this.config.baseUrl}/3.0/lists/${encodeURIComponent(this.config.listId)}`;
+    const { data } = await this.http.call({ connector: "mailchimp", method: "POST", url, headers: this.headers(), json: { members, update_existing: updateExisting }, schema: BatchSubscribeAnswer });
+    return data;
   }
 
   /**

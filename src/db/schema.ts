@@ -87,6 +87,8 @@ export const auditLog = sqliteTable(
     outcome: text("outcome", { enum: ["success", "transient", "permanent"] }).notNull(),
     error: text("error"),
     createdAt: integer("created_at").notNull(),
+    /** A bulk call's row: the JSON list of every event it served (its `event_id` is the first). */
+    served: text("served"),
   },
   (t) => [index("audit_created").on(t.createdAt), index("audit_event").on(t.eventId)],
 );

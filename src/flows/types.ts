@@ -12,6 +12,7 @@ import type { Connectors } from "../connectors";
 import type { ActionFailure } from "../connectors/errors";
 import type { Coordinators, EntityRecord } from "../entities/directory";
 import type { InboundEvent } from "../ingest/event";
+import type { BulkCalls } from "../pipeline/bulk";
 
 export interface ActionContext {
   event: InboundEvent;
@@ -34,7 +35,10 @@ export interface GroupContext {
   /** The group's messages due for this action, oldest source time first. */
   items: { event: InboundEvent; attempt: number; replay: boolean }[];
   config: Config;
+  /** Single calls, audited as this group's. */
   connectors: Connectors;
+  /** The batch's bulk lanes (pipeline/bulk.ts): calls shared with the batch's other groups. */
+  bulk: BulkCalls;
   coordinators: Coordinators;
   /** A conflict's state in D1: the side chosen, `open`, or null when there is no such conflict. */
   conflictResolution(id: string): Promise<"crm" | "email" | "open" | null>;

@@ -9,6 +9,7 @@ import { ActionFailure } from "../connectors/errors";
 import type { Directory } from "../entities/directory";
 import { isEntityAction, type EntityAction, type GroupOutcome } from "../flows/types";
 import type { RoutedAction } from "../flows/registry";
+import type { BulkScope } from "./bulk";
 import { done, failed, givenBack, type AttemptResult } from "./attempts";
 import { LEASE_MARGIN_MS, LEASE_MS, type Claim } from "./ledger";
 import type { EventMessage } from "./message";
@@ -28,7 +29,7 @@ export interface GroupMember {
 }
 
 /** Runs every per-entity action due in the group; the results by member index, then action name. */
-export async function runEntityActions(deps: PipelineDeps, groupKey: string, directory: Directory, members: GroupMember[]): Promise<Map<number, Map<string, AttemptResult>>> {
+export async function runEntityActions(deps: PipelineDeps, groupKey: string, directory: Directory, members: GroupMember[], scope: BulkScope): Promise<Map<number, Map<string, AttemptResult>>> {
   const results = new Map<number, Map<string, AttemptResult>>();
   const actions = new Map<string, EntityAction>();
   for (const m of members) for (const r of m.routed) if (isEntityAction(r.action)) actions.set(r.action.name, r.action);
@@ -44,6 +45,7 @@ export async function runEntityActions(deps: PipelineDeps, groupKey: string, dir
     const audit = new AuditBuffer();
     const deadline = Math.min(...due.map((m) => m.claim.leaseUntil)) - LEASE_MARGIN_MS;
     const context = { eventId: first.message.event.id, entityKey: groupKey, action: action.name, attempt: attemptOf(first) };
+    const eventIds = due.map((m) => m.message.event.id);
     let outcome: GroupOutcome;
     try {
       outcome = await action.runGroup({
@@ -52,6 +54,7 @@ export async function runEntityActions(deps: PipelineDeps, groupKey: string, dir
         items: due.map((m) => ({ event: m.message.event, attempt: attemptOf(m), replay: m.message.replay !== undefined })),
         config: deps.config,
         connectors: deps.connectorsFor(context, audit, deadline),
+        bulk: scope.join({ ...context, eventIds, audit, deadline }),
         coordinators: deps.coordinators,
         conflictResolution: (id) => conflictResolution(deps, id),
         token: crypto.randomUUID(),

@@ -19,6 +19,7 @@ import { route, type RoutedAction } from "../flows/registry";
 import { isEntityAction, type Flow } from "../flows/types";
 import { log } from "../observability/log";
 import { attempt, failed, unrouted, type AttemptResult } from "./attempts";
+import { BulkScope } from "./bulk";
 import { runEntityActions } from "./groups";
 import { claimEventsWith, eventStatusOf, LEASE_MARGIN_MS, type Claim, type Db, type EventStatus, type LedgerRow, type Settlement } from "./ledger";
 import type { EventMessage } from "./message";
@@ -102,6 +103,8 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
     const key = groupKeyOf(w.message, directory);
     byEntity.set(key, [...(byEntity.get(key) ?? []), i]);
   });
+  // Each group decides alone; their vendor calls meet in bulk lanes (bulk.ts) until every group waits or is done.
+  const scope = new BulkScope({ participants: byEntity.size, connectorsFor: deps.connectorsFor, maxInputs: deps.config.bulkCalls ? undefined : 1 });
   await Promise.all(
     [...byEntity].map(async ([key, indexes]) => {
       const members = indexes.flatMap((i) => {
@@ -110,9 +113,11 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
       });
       let grouped = new Map<number, Map<string, AttemptResult>>();
       try {
-        grouped = await runEntityActions(deps, key, directory, members);
+        grouped = await runEntityActions(deps, key, directory, members, scope);
       } catch (error) {
         log("consumer_error", { entity: key, error: deps.redactor.redact(String(error)) }, "error");
+      } finally {
+        scope.leave();
       }
       for (const i of indexes) {
         const w = work[i]!;

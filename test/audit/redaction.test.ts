@@ -423,7 +423,8 @@ describe("concurrency", () => {
         };
       },
     };
-    const testEnv = { ...env, SANDBOX_HOST: slowNetwork } as unknown as Env;
+    // One call per contact (BULK_CALLS=false): 40 calls to bound.
+    const testEnv = { ...env, SANDBOX_HOST: slowNetwork, BULK_CALLS: "false" } as unknown as Env;
     const deps = pipelineDeps(testEnv);
     expect(deps.config.outboundConcurrency).toBe(6);
 

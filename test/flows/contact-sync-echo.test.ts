@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { subscriberHash } from "../../src/connectors/mailchimp";
-import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, untilQuiet, vendorRequests, waitFor } from "../support/sandbox";
+import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, itemWrites, untilQuiet, vendorRequests, waitFor } from "../support/sandbox";
 import { unique } from "../support/sync";
 
 beforeEach(() => resetSandbox({ webhooks: true }));
@@ -19,9 +19,9 @@ async function asUser(vendor: "hubspot" | "mailchimp", path: string, body: unkno
   if (!res.ok) throw new Error(`${vendor} PATCH ${path}: ${res.status}`);
 }
 
-/** Syncwire's own calls (the test's user calls carry no body of ours: they are filtered by the caller). */
+/** What was written since, per contact or member (a bulk call once per input it carries). */
 async function writesSince(counts: { hubspot: number; mailchimp: number }) {
-  const pick = async (vendor: "hubspot" | "mailchimp") => (await vendorRequests(vendor)).slice(counts[vendor]).filter((r) => r.method !== "GET");
+  const pick = async (vendor: "hubspot" | "mailchimp") => itemWrites((await vendorRequests(vendor)).slice(counts[vendor]));
   return { hubspot: await pick("hubspot"), mailchimp: await pick("mailchimp") };
 }
 

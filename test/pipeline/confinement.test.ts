@@ -11,13 +11,14 @@ import { FLOWS } from "../../src/flows/registry";
 import type { Flow } from "../../src/flows/types";
 import { pipelineDeps, REQUEUE_AT_ATTEMPT } from "../../src/pipeline/consumer";
 import { refusingBatches } from "../support/d1";
-import { createCrmContact, mailchimpMember, resetSandbox, vendorRequests } from "../support/sandbox";
+import { createCrmContact, mailchimpMember, resetSandbox, itemWrites, vendorRequests } from "../support/sandbox";
 import { actionRow, capturingQueue, consume, contactCreated, deadLettersOf, deliver, eventRow, recordingBatch, seedLedger } from "../support/messages";
 import { hubspotEvent, mailchimpRequest, signedHubSpot } from "../support/webhooks";
 
 beforeEach(resetSandbox);
 
-const puts = async () => (await vendorRequests("mailchimp")).filter((r) => r.method === "PUT").length;
+/** Members written (a batch subscribe counts once per member). */
+const puts = async () => itemWrites(await vendorRequests("mailchimp")).length;
 const newMessage = async (email = `conf.${crypto.randomUUID().slice(0, 8)}@example.com`) => ({ email, message: await contactCreated(await createCrmContact({ email })) });
 
 describe("a ledger row whose action no flow routes any more", () => {

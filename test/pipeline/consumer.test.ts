@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { REQUEUE_AT_ATTEMPT } from "../../src/pipeline/consumer";
-import { createCrmContact, mailchimpMember, resetSandbox, setFaults, vendorRequests, waitFor } from "../support/sandbox";
+import { createCrmContact, LIST_ID, mailchimpMember, resetSandbox, setFaults, itemWrites, vendorRequests, waitFor } from "../support/sandbox";
 import { actionRow, contactCreated, deadLettersOf, deliver, eventRow } from "../support/messages";
 
 beforeEach(resetSandbox);
@@ -17,7 +17,8 @@ async function newContact() {
   return { id, email };
 }
 
-const successfulPuts = async () => (await vendorRequests("mailchimp")).filter((r) => r.method === "PUT" && r.status === 200).length;
+/** Members written by 2xx calls (a batch subscribe counts once per member). */
+const successfulPuts = async () => itemWrites(await vendorRequests("mailchimp")).filter((r) => r.status === 200).length;
 
 describe("events consumer", () => {
   it("acks a message whose actions succeed and records the ledger row as done", async () => {
@@ -113,9 +114,15 @@ describe("events consumer", () => {
 
   it("claims and settles a whole batch: 20 contacts in one batch all end subscribed", async () => {
     const contacts = await Promise.all(Array.from({ length: 20 }, () => newContact()));
-    const result = await deliver(await Promise.all(contacts.map((c) => contactCreated(c.id))));
+    const messages = await Promise.all(contacts.map((c) => contactCreated(c.id)));
+    const before = (await vendorRequests("hubspot")).length;
+    const result = await deliver(messages);
     expect(result.explicitAcks).toHaveLength(20);
     expect(await successfulPuts()).toBe(20);
+    // Decided per contact, sent in bulk: one CRM read and one member write for all 20.
+    const calls = async (vendor: "hubspot" | "mailchimp", from = 0) => (await vendorRequests(vendor)).slice(from).map((r) => `${r.method} ${r.path.split("?")[0]}`);
+    expect(await calls("hubspot", before)).toEqual(["POST /crm/v3/objects/contacts/batch/read"]);
+    expect(await calls("mailchimp")).toEqual([`POST /3.0/lists/${LIST_ID}`]);
     for (const c of contacts) expect(await mailchimpMember(c.email)).toMatchObject({ status: "subscribed" });
   });
 

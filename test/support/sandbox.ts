@@ -2,6 +2,7 @@
 import { env } from "cloudflare:workers";
 import { SANDBOX_ORIGIN } from "../../src/sandbox/credentials";
 import { subscriberHash } from "../../src/connectors/mailchimp";
+import type { LoggedRequest } from "./requests";
 
 export const HUBSPOT_TOKEN = "pat-test-hubspot-token";
 export const MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us21";
@@ -87,13 +88,7 @@ export async function mailchimpMember(email: string): Promise<Record<string, unk
   return (await res.json()) as Record<string, unknown>;
 }
 
-export interface LoggedRequest {
-  at: number;
-  method: string;
-  path: string;
-  status: number;
-  body: unknown;
-}
+export { itemWrites, type LoggedRequest } from "./requests";
 
 export async function vendorRequests(vendor: "hubspot" | "mailchimp"): Promise<LoggedRequest[]> {
   const res = await sandboxFetch(`/${vendor}/_sandbox/requests`);

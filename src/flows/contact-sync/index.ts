@@ -7,7 +7,8 @@
  * up in the CRM by email; a `subscribe` of an address the CRM does not have creates the contact
  * there. A contact the index does not know yet (or a `contact.creation`, which carries no
  * values) is read from the CRM first, so the plan knows its address.
- * Two Durable Object requests per group, whatever its size.
+ * Two Durable Object requests per group, whatever its size. Reads and writes go through the
+ * batch's bulk lanes (lanes.ts): decided per contact, sent in bulk with the batch's other contacts.
  */
 import { ActionFailure } from "../../connectors/errors";
 import { log } from "../../observability/log";
@@ -18,6 +19,7 @@ import type { Observation } from "../../entities/sync-state";
 import type { InboundEvent } from "../../ingest/event";
 import type { Flow, GroupContext, GroupOutcome } from "../types";
 import { crmPropertiesOf, executeWrites } from "./execute";
+import { asFailure, READ_CONTACT, READ_CONTACT_BY_EMAIL } from "./lanes";
 import { crmProperties, fromContact, inputOf, isContactEvent, normalizeEmail } from "./observe";
 
 export const CONTACT_SYNC_ACTION = "contact-sync.apply";
@@ -68,7 +70,7 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
   if (plan.verdicts.some((v) => v.verdicts.includes("conflict"))) {
     log("conflict_opened", { entity: key, conflicts: plan.conflicts.map((c) => ({ id: c.id, field: c.field })) }, "warn");
   }
-  const results = await executeWrites(plan.writes, found.crmId, ctx.connectors, crm);
+  const results = await executeWrites(plan.writes, found.crmId, ctx, crm);
   const settled = await ctx.coordinators.settle(key, { token: ctx.token, now: ctx.now(), results: results.map(({ failure: _, ...report }) => report), options });
 
   // An event under an address this contact no longer has: its index row goes, and the event
@@ -118,7 +120,6 @@ function summarize(verdicts: string[]): string {
 
 async function findContact(ctx: GroupContext): Promise<Found | null> {
   const crm = ctx.config.crm;
-  const hubspot = ctx.connectors.hubspot();
   const readProperties = crmProperties(crm);
   const readAt = (contact: HubSpotContact) => fromContact(contact, crm, ctx.now());
 
@@ -127,13 +128,13 @@ async function findContact(ctx: GroupContext): Promise<Found | null> {
     const mustRead = !ctx.known || ctx.items.some((i) => i.event.type === "contact.creation");
     const deleting = ctx.items.some((i) => i.event.type === "contact.deletion");
     if (!mustRead || deleting) return { crmId, observed: [] };
-    const contact = await hubspot.findContact(crmId, readProperties, true);
+    const contact = await ctx.bulk.call(READ_CONTACT, { id: crmId, properties: readProperties });
     // Gone from the CRM (deleted since): its deletion event says what to do.
     return contact ? { crmId, observed: readAt(contact) } : { crmId, observed: [], missing: true };
   }
 
   const address = ctx.entityKey.slice("email:".length);
-  const existing = await hubspot.findContactByEmail(address, readProperties, true);
+  const existing = await ctx.bulk.call(READ_CONTACT_BY_EMAIL, { id: address, properties: readProperties });
   if (existing) return { crmId: existing.id, observed: readAt(existing) };
 
   const subscribe = ctx.items.find((i) => i.event.source === "mailchimp" && i.event.type === "subscribe");
@@ -143,12 +144,8 @@ async function findContact(ctx: GroupContext): Promise<Found | null> {
   const input = inputOf(subscribe.event, crm);
   const said = input.kind === "observe" ? input.observations : [];
   const values: Values = { email: normalizeEmail(address), ...Object.fromEntries(said.map((o) => [o.field, o.value])) };
-  const made = await hubspot.createContact(crmPropertiesOf(values, crm));
+  const made = await ctx.connectors.hubspot().createContact(crmPropertiesOf(values, crm));
   // What we made the CRM hold, as of the subscribe: the same values, now on both sides.
   const observed = said.map((o): Observation => ({ ...o, system: "crm" }));
   return { crmId: made.id, observed: made.created ? observed : [], note: made.created ? `created CRM contact ${made.id}` : undefined };
-}
-
-function asFailure(error: unknown): ActionFailure {
-  return error instanceof ActionFailure ? error : new ActionFailure("permanent", `unexpected error: ${String(error)}`);
 }

@@ -122,7 +122,7 @@ function mailchimpObservations(type: string, payload: Record<string, unknown>, a
 /**
  * A contact as read from the CRM (with `propertiesWithHistory`), as observations: each value at
  * the time its newest version was set, so a read does not make old values look new. Without
- * history, every value counts from `fallback`.
+ * history, every value counts from `fallback`, unless the contact is unchanged since its creation.
  */
 export function fromContact(contact: HubSpotContact, crm: CrmSettings, fallback: number): Observation[] {
   const props = contact.properties;
@@ -132,7 +132,9 @@ export function fromContact(contact: HubSpotContact, crm: CrmSettings, fallback:
     const at = newest ? Date.parse(newest.timestamp) : Number.NaN;
     return Number.isFinite(at) ? at : null;
   };
-  const at = (property: string | null) => since(property) ?? (Number.isFinite(created) && contact.propertiesWithHistory ? created : fallback);
+  // Unchanged since its creation (updatedAt = createdAt), every value dates from it, history or not.
+  const unchanged = contact.createdAt !== undefined && contact.createdAt === contact.updatedAt;
+  const at = (property: string | null) => since(property) ?? (Number.isFinite(created) && (contact.propertiesWithHistory || unchanged) ? created : fallback);
   const out: Observation[] = [];
   if (props.email) out.push({ system: "crm", field: "email", value: normalizeEmail(props.email), at: at("email") });
   for (const field of ["firstname", "lastname"] as const) out.push({ system: "crm", field, value: props[field] ?? "", at: at(field) });
