@@ -33,7 +33,8 @@ export interface BudgetState {
   pausedUntil: number;
 }
 
-export type Grant = { granted: number; retryAfterMs: number | null };
+/** Calls granted now, or none and how long to wait; and what is left of each window after the grant. */
+export type Grant = { granted: number; retryAfterMs: number | null; remaining?: number[] };
 
 const BUCKETS_PER_WINDOW = 20;
 
@@ -70,19 +71,19 @@ function prune(state: BudgetState, windows: readonly RateWindow[], now: number):
  */
 export function acquireRate(state: BudgetState, windows: readonly RateWindow[], want: number, now: number): Grant {
   prune(state, windows, now);
-  if (state.pausedUntil > now) return { granted: 0, retryAfterMs: state.pausedUntil - now };
+  if (state.pausedUntil > now) return { granted: 0, retryAfterMs: state.pausedUntil - now, remaining: remaining(state, windows, now) };
   let granted = want;
   windows.forEach((w, i) => (granted = Math.min(granted, w.limit - used(state.rate.buckets[i]!, w, now))));
   if (granted <= 0) {
     const wait = Math.max(...windows.map((w, i) => (used(state.rate.buckets[i]!, w, now) >= w.limit ? nextFree(state.rate.buckets[i]!, w, now) : 0)));
-    return { granted: 0, retryAfterMs: Math.max(1, wait) };
+    return { granted: 0, retryAfterMs: Math.max(1, wait), remaining: remaining(state, windows, now) };
   }
   windows.forEach((w, i) => {
     const start = String(Math.floor(now / bucketMs(w)) * bucketMs(w));
     const buckets = state.rate.buckets[i]!;
     buckets[start] = (buckets[start] ?? 0) + granted;
   });
-  return { granted, retryAfterMs: null };
+  return { granted, retryAfterMs: null, remaining: remaining(state, windows, now) };
 }
 
 /**

@@ -9,7 +9,8 @@ export class ActionFailure extends Error {
   constructor(
     readonly kind: FailureKind,
     message: string,
-    readonly details: { connector?: string; status?: number | null; retryAfterMs?: number | null } = {},
+    /** `capacity`: not sent, the vendor's shared budget had none (budgets/gate.ts): a wait, not a failed attempt. */
+    readonly details: { connector?: string; status?: number | null; retryAfterMs?: number | null; capacity?: boolean } = {},
   ) {
     super(message);
     this.name = "ActionFailure";

@@ -7,6 +7,7 @@ import pLimit, { type LimitFunction } from "p-limit";
 import type { z } from "zod";
 import { MAX_REQUEST_BODY, MAX_RESPONSE_BODY, type AuditOutcome, type AuditSink } from "../audit/sink";
 import type { Redactor } from "../audit/redact";
+import type { CallGate } from "../budgets/gate";
 import { ActionFailure, classifyStatus, parseRetryAfter } from "./errors";
 
 export type Transport = (request: Request) => Promise<Response>;
@@ -26,6 +27,8 @@ export interface HttpClientOptions {
   context: CallContext;
   /** Bounds the calls in flight; shared by every client of one consumer invocation. */
   limit?: LimitFunction;
+  /** The vendors' shared budgets (budgets/gate.ts); shared by every client of one consumer invocation. */
+  gate?: CallGate;
   /**
    * Epoch ms by which every call must have finished: the end of the attempt's lease on its
    * ledger row. A call that could not finish before it is not sent, so no call of this attempt
@@ -73,7 +76,7 @@ export class HttpClient {
   }
 
   private async send<T>(spec: CallSpec<T>): Promise<CallResult<T>> {
-    const { redactor, context } = this.options;
+    const { redactor } = this.options;
     const failure = (kind: "transient" | "permanent", message: string, status: number | null, retryAfterMs: number | null = null) =>
       new ActionFailure(kind, redactor.redact(`${spec.connector} ${spec.method} ${message}`), { connector: spec.connector, status, retryAfterMs });
 
@@ -83,6 +86,18 @@ export class HttpClient {
       throw failure("transient", "not sent: the attempt's lease ends before the call could finish", null);
     }
     const timeoutMs = this.timeoutMs;
+    // Capacity first (it may wait); the call must still fit its whole timeout before the deadline.
+    const exit = this.options.gate ? await this.options.gate.enter(spec.connector, (this.options.deadline ?? Infinity) - timeoutMs) : null;
+    return this.exchange(spec, timeoutMs, failure, exit);
+  }
+
+  private async exchange<T>(
+    spec: CallSpec<T>,
+    timeoutMs: number,
+    failure: (kind: "transient" | "permanent", message: string, status: number | null, retryAfterMs?: number | null) => ActionFailure,
+    exit: ((answer: { status: number; headers: Headers } | null) => Promise<void>) | null,
+  ): Promise<CallResult<T>> {
+    const { redactor, context } = this.options;
 
     const headers = new Headers(spec.headers);
     let body: string | undefined;
@@ -121,12 +136,15 @@ export class HttpClient {
       response = await this.options.transport(request);
       text = await response.text();
     } catch (error) {
+      await exit?.(null);
       const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
       // A network error's message can quote the URL, and with it a credential: redacted like everything else.
       const message = timedOut ? `timed out after ${timeoutMs} ms` : `network error: ${error instanceof Error ? error.message : String(error)}`;
       audit(null, null, "transient", message);
       throw failure("transient", message, null);
     }
+
+    await exit?.(response);
 
     const outcome = classifyStatus(response.status);
     if (outcome !== "success") {

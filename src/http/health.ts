@@ -1,9 +1,10 @@
 /** GET /health: which integrations run, and whether anything needs a person. */
 import { Hono } from "hono";
 import { ConfigError, getConfig, INTEGRATIONS, type Integration } from "../config";
+import { budgetStatus, durableBudgets } from "../budgets/gate";
 import type { AppEnv } from "./app-env";
 
-export const health = new Hono<AppEnv>().get("/", (c) => {
+export const health = new Hono<AppEnv>().get("/", async (c) => {
   let config;
   try {
     config = getConfig(c.env);
@@ -20,5 +21,7 @@ export const health = new Hono<AppEnv>().get("/", (c) => {
   );
   // The nightly sync run (and with it the "no successful run in 26 hours" check) comes with
   // the reconciliation; until then nothing here can be wrong.
-  return c.json({ status: "ok", sandbox: config.sandbox, integrations, lastSyncRun: null });
+  // The vendors' shared budgets (CONTRACT 4.11): what is left, a 429's pause, the daily budget nearing its end.
+  const budgets = await budgetStatus(durableBudgets(c.env.BUDGET, config), config.budgets, Date.now()).catch(() => null);
+  return c.json({ status: "ok", sandbox: config.sandbox, integrations, budgets, lastSyncRun: null });
 });

@@ -20,6 +20,8 @@ export type LogStep =
   | "conflict_resolved"
   | "config_error"
   | "unhandled_error"
+  | "budget_low"
+  | "budget_error"
   | "nightly_check";
 
 export interface LogFields {

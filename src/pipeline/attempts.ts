@@ -4,6 +4,7 @@
  * Shared by per-event actions (here) and per-entity ones (groups.ts).
  */
 import type { AuditRecord, AuditSink } from "../audit/sink";
+import { isCapacityFailure } from "../budgets/gate";
 import { ActionFailure } from "../connectors/errors";
 import type { CallContext } from "../connectors/http-client";
 import type { EntityRecord } from "../entities/directory";
@@ -47,8 +48,15 @@ export async function attempt(deps: PipelineDeps, message: EventMessage, flowAct
     await flowAction.run({ event, attempt: attemptNumber, config: deps.config, connectors: deps.connectorsFor(context, audit, deadline) });
     return done(deps, event, action, attemptNumber, started, null);
   } catch (error) {
+    // No capacity in a vendor's shared budget: a wait, not an attempt (CONTRACT 4.11).
+    if (isCapacityFailure(error)) return givenBack(deps, event, action, attemptNumber, capacityWait(error), error.message);
     return failed(deps, message, action, attemptNumber, error, started);
   }
+}
+
+/** How long work that found no capacity waits: until the budget expects some, at least a second. */
+export function capacityWait(failure: ActionFailure): number {
+  return Math.max(1_000, failure.details.retryAfterMs ?? 1_000);
 }
 
 export function done(deps: PipelineDeps, event: InboundEvent, action: string, attemptNumber: number, started: number, note: string | null): AttemptResult {

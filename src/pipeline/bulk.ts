@@ -2,8 +2,8 @@
  * Bulk calls across the entity groups of one queue batch (CONTRACT 4.11): every group decides
  * on its own, through its Durable Object, and asks for its vendor reads and writes through
  * lanes; a lane holds what it is asked until every group of the batch is either waiting on a
- * lane or finished (or BULK_WAIT_MS passed), then sends it as few vendor calls as the vendor's
- * bulk endpoint allows. Each request still gets its own answer, or its own failure, so each
+ * lane or finished (or BULK_WAIT_MS passed since the lane's first request), then sends it as
+ * few vendor calls as the vendor's bulk endpoint allows. Each request still gets its own answer, or its own failure, so each
  * action settles on its own.
  *
  * A lane decides how its inputs become calls (`send`): one input is the single-item endpoint,
@@ -17,8 +17,11 @@ import type { Connectors } from "../connectors";
 import { ActionFailure } from "../connectors/errors";
 import type { CallContext } from "../connectors/http-client";
 
-/** How long the first request of a lane waits at most for the batch's other groups. */
-export const BULK_WAIT_MS = 25;
+/**
+ * How long the first request of a lane waits at most for the batch's other groups (their
+ * Durable Object round trips end at different times). Small beside the queue's own batching wait.
+ */
+export const BULK_WAIT_MS = 50;
 
 export interface Lane<I, O> {
   name: string;
@@ -69,8 +72,8 @@ export class BulkScope {
   private active: number;
   /** Participants with at least one request waiting in a lane. */
   private parked = 0;
-  private readonly pending = new Map<Lane<unknown, unknown>, Pending[]>();
-  private timer = false;
+  /** Per lane: what waits to be sent (each lane's wait is timed from its own first request). */
+  private readonly pending = new Map<Lane<unknown, unknown>, { items: Pending[] }>();
   private checking = false;
   private readonly setTimer: (run: () => void, ms: number) => unknown;
 
@@ -94,18 +97,19 @@ export class BulkScope {
   add(member: Member, lane: Lane<unknown, unknown>, input: unknown): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (member.waiting++ === 0) this.parked++;
-      const queue = this.pending.get(lane) ?? [];
-      queue.push({ input, member, resolve, reject });
-      this.pending.set(lane, queue);
-      if (queue.length >= this.maxOf(lane)) this.flush(lane);
-      if (!this.timer) {
-        this.timer = true;
+      let queue = this.pending.get(lane);
+      if (!queue) {
+        // The lane's first request: it waits at most waitMs for the others, then goes.
+        const fresh = { items: [] as Pending[] };
+        this.pending.set(lane, fresh);
         this.setTimer(() => {
-          this.timer = false;
-          this.flushAll();
+          if (this.pending.get(lane) === fresh) this.flush(lane);
         }, this.options.waitMs ?? BULK_WAIT_MS);
+        queue = fresh;
       }
-      this.check();
+      queue.items.push({ input, member, resolve, reject });
+      if (queue.items.length >= this.maxOf(lane)) this.flush(lane);
+      else this.check();
     });
   }
 
@@ -131,7 +135,7 @@ export class BulkScope {
   }
 
   private flush(lane: Lane<unknown, unknown>): void {
-    const queue = this.pending.get(lane) ?? [];
+    const queue = this.pending.get(lane)?.items ?? [];
     this.pending.delete(lane);
     for (const chunk of chunks(queue, this.maxOf(lane), (p) => lane.key(p.input))) void this.send(lane, chunk);
   }

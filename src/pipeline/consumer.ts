@@ -5,6 +5,7 @@
  * every retry waits on RETRY_SCHEDULE.
  */
 import pLimit from "p-limit";
+import { BudgetGate, durableBudgets } from "../budgets/gate";
 import { ConfigError, DEFAULT_RETRY, getConfig } from "../config";
 import { createConnectors, redactorFor } from "../connectors";
 import { HttpClient } from "../connectors/http-client";
@@ -37,6 +38,8 @@ export function pipelineDeps(env: Env): PipelineDeps {
   // One bound per invocation: a Worker opens at most 6 connections at once anyway, and a call
   // waiting for one must not have its timeout running.
   const limit = pLimit(config.outboundConcurrency);
+  // The vendors' budgets, shared with every other invocation (CONTRACT 4.11).
+  const gate = new BudgetGate(durableBudgets(env.BUDGET, config), config.budgets);
   return {
     db: database(env.DB),
     store: r2PayloadStore(env.PAYLOADS),
@@ -44,7 +47,7 @@ export function pipelineDeps(env: Env): PipelineDeps {
     flows: FLOWS,
     coordinators: durableCoordinators(env.ENTITY),
     redactor,
-    connectorsFor: (context, audit, deadline) => createConnectors(config, new HttpClient({ transport, audit, redactor, context, limit, deadline })),
+    connectorsFor: (context, audit, deadline) => createConnectors(config, new HttpClient({ transport, audit, redactor, context, limit, gate, deadline })),
     now: Date.now,
     random: Math.random,
     settleWindowMs: SETTLE_WINDOW_MS,

@@ -10,7 +10,8 @@ import type { Directory } from "../entities/directory";
 import { isEntityAction, type EntityAction, type GroupOutcome } from "../flows/types";
 import type { RoutedAction } from "../flows/registry";
 import type { BulkScope } from "./bulk";
-import { done, failed, givenBack, type AttemptResult } from "./attempts";
+import { isCapacityFailure } from "../budgets/gate";
+import { capacityWait, done, failed, givenBack, type AttemptResult } from "./attempts";
 import { LEASE_MARGIN_MS, LEASE_MS, type Claim } from "./ledger";
 import type { EventMessage } from "./message";
 import type { PipelineDeps } from "./process";
@@ -82,7 +83,10 @@ export async function runEntityActions(deps: PipelineDeps, groupKey: string, dir
           break;
         }
         case "failed":
-          result = failed(deps, m.message, action.name, attemptOf(m), outcome.failure, started);
+          // No capacity in a vendor's shared budget: a wait, not an attempt (CONTRACT 4.11).
+          result = isCapacityFailure(outcome.failure)
+            ? givenBack(deps, event, action.name, attemptOf(m), capacityWait(outcome.failure), outcome.failure.message)
+            : failed(deps, m.message, action.name, attemptOf(m), outcome.failure, started);
           break;
       }
       if (i === 0) {

@@ -1,5 +1,7 @@
 /** Drives the built-in fakes through their own HTTP APIs (vendor paths and /_sandbox/ controls). */
 import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { budgetName } from "../../src/budgets/gate";
 import { SANDBOX_ORIGIN } from "../../src/sandbox/credentials";
 import { subscriberHash } from "../../src/connectors/mailchimp";
 import type { LoggedRequest } from "./requests";
@@ -23,6 +25,7 @@ export async function sandboxFetch(path: string, init: RequestInit = {}): Promis
  * vendors' documented limits (`{ limits: true }`, or `setLimits` to tighten them).
  */
 export async function resetSandbox(options: { webhooks?: boolean; limits?: boolean } = {}): Promise<void> {
+  await resetBudgets();
   for (const vendor of ["hubspot", "mailchimp"] as const) {
     const res = await sandboxFetch(`/${vendor}/_sandbox/reset`, { method: "POST" });
     if (!res.ok) throw new Error(`reset ${vendor}: ${res.status}`);
@@ -31,6 +34,16 @@ export async function resetSandbox(options: { webhooks?: boolean; limits?: boole
     if (options.webhooks) continue;
     const quiet = await sandboxFetch(`/${vendor}/_sandbox/webhooks`, { method: "DELETE" });
     if (!quiet.ok) throw new Error(`webhooks off ${vendor}: ${quiet.status}`);
+  }
+}
+
+/** Empties the vendor budgets (src/budgets): a test's 429 pause or spent window must not reach the next test. */
+export async function resetBudgets(): Promise<void> {
+  for (const name of [budgetName("hubspot", HUBSPOT_TOKEN), budgetName("mailchimp", MAILCHIMP_KEY)]) {
+    await runInDurableObject(env.BUDGET.get(env.BUDGET.idFromName(name)), (instance, state) => {
+      state.storage.sql.exec("DELETE FROM budget");
+      (instance as unknown as { state: unknown }).state = null;
+    });
   }
 }
 
