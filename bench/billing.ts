@@ -4,12 +4,14 @@
  *   a few KB), and one more read per retry, which the delivery count already contains;
  * - Durable Objects bill per request to an object (each RPC call on a stub is one); the contact
  *   sync makes two per entity group of a queue batch (plan, settle), so per batch they are read
- *   next to the distinct objects the batch addressed;
+ *   next to the distinct objects the batch addressed; the vendor budgets' requests (capacity
+ *   asked and given back, a few per batch) are counted apart;
  * - R2 bills class A (put) and class B (get) operations: only events too large for a message;
  * - D1 bills rows read and rows written (index entries included), as reported in `meta`;
  * - Workers bill per invocation: each webhook request and each consumer batch is one.
  * Everything here is measured at the binding boundary inside the worker (bench/metered-worker.ts),
- * and cross-checked against the ledger the consumer wrote (actions.attempts, audit rows).
+ * and cross-checked against the ledger the consumer wrote (actions.attempts, audit rows: one per
+ * vendor call, bulk or single, so as many as the fakes answered).
  */
 import type { EndToEndResult } from "./end-to-end";
 import type { BindingMeter } from "./metered-worker";
@@ -24,8 +26,10 @@ export interface StatementCost {
 export interface DurableObjectsPerBatch {
   /** Consumer invocations of the events queue in the phase. */
   batches: number;
-  /** Mean per batch. */
+  /** Mean per batch, to the entities' objects. */
   requests: number;
+  /** Mean per batch, to the vendor budgets' objects. */
+  budgetRequests: number;
   /** Mean distinct objects (entities) a batch addressed. */
   objects: number;
   /** Mean distinct entity keys of a batch's messages (before the email index joins them). */
@@ -44,11 +48,13 @@ export interface BillingPerEvent {
   source: string;
   queue: { writes: number; reads: number; deletes: number; retries: number; operations: number };
   durableObjectRequests: number;
+  /** Of them, to the vendor budgets (BUDGET). */
+  budgetRequests: number;
   durableObjectsPerBatch: DurableObjectsPerBatch;
   r2: { classA: number; classB: number };
   d1: { rowsRead: number; rowsWritten: number; roundTrips: number; statements: number; unmeteredStatements: number; byStatement: StatementCost[] };
   workerInvocations: { webhookRequests: number; consumerBatches: number; total: number };
-  crossCheck: { deliveriesPerEvent: number; actionAttemptsPerEvent: number; auditRowsPerEvent: number; consistent: boolean };
+  crossCheck: { deliveriesPerEvent: number; actionAttemptsPerEvent: number; auditRowsPerEvent: number; vendorCallsPerEvent: number; consistent: boolean };
 }
 
 const sum = (counter: Record<string, number>): number => Object.values(counter).reduce((a, b) => a + b, 0);
@@ -62,6 +68,7 @@ export function durableObjectsPerBatch(meter: BindingMeter): DurableObjectsPerBa
   return {
     batches: batches.length,
     requests: mean((b) => b.durableObjectRequests),
+    budgetRequests: mean((b) => b.budgetRequests),
     objects: mean((b) => b.durableObjects),
     entityKeys: mean((b) => b.entityKeys),
     messages: mean((b) => b.messages),
@@ -76,8 +83,8 @@ export interface PhaseFigures {
   webhookRequests: number;
   meter: BindingMeter;
   ledger: EndToEndResult["ledger"];
-  /** Vendor calls audited per action attempt: GET + PUT for a creation, the PATCH for a profile change. */
-  auditRowsPerAttempt: number;
+  /** Vendor calls the fakes answered in the phase: each is one audit row, whatever it carried. */
+  vendorCalls: number;
   latencyNote: string;
 }
 
@@ -93,6 +100,7 @@ export function billingPerEvent(phase: PhaseFigures): BillingPerEvent {
   const deliveriesPerEvent = round(reads / n);
   const actionAttemptsPerEvent = round(phase.ledger.actionAttempts / n);
   const auditRowsPerEvent = round(phase.ledger.auditRows / n);
+  const vendorCallsPerEvent = round(phase.vendorCalls / n);
   return {
     events: n,
     direction: phase.direction,
@@ -105,6 +113,7 @@ export function billingPerEvent(phase: PhaseFigures): BillingPerEvent {
       operations: round((writes + reads + deletes) / n),
     },
     durableObjectRequests: round(m.durableObjectRequests / n),
+    budgetRequests: round((m.durableObjectRequestsByNamespace.BUDGET ?? 0) / n),
     durableObjectsPerBatch: durableObjectsPerBatch(m),
     r2: { classA: round(m.r2ClassA / n), classB: round(m.r2ClassB / n) },
     d1: {
@@ -120,17 +129,20 @@ export function billingPerEvent(phase: PhaseFigures): BillingPerEvent {
       consumerBatches: round(m.timing.queueBatches / n),
       total: round((phase.webhookRequests + m.timing.queueBatches) / n),
     },
-    // Each delivery that runs the action counts one attempt and audits its vendor calls.
+    // Each delivery that runs the action counts one attempt; each vendor call (one per contact or
+    // one per bulk call) is one audit row. A delivery that found no capacity in the vendor budget
+    // waits without counting an attempt, so deliveries may then exceed attempts.
     crossCheck: {
       deliveriesPerEvent,
       actionAttemptsPerEvent,
       auditRowsPerEvent,
-      consistent: deliveriesPerEvent === actionAttemptsPerEvent && auditRowsPerEvent === round(phase.auditRowsPerAttempt * actionAttemptsPerEvent),
+      vendorCallsPerEvent,
+      consistent: deliveriesPerEvent === actionAttemptsPerEvent && phase.ledger.auditRows === phase.vendorCalls,
     },
   };
 }
 
-/** Phase (a) of a run: contact.creation webhooks -> member PUTs. */
+/** Phase (a) of a run: contact.creation webhooks -> member writes. */
 export function crmToEmailPhase(run: EndToEndResult): PhaseFigures {
   return {
     direction: "crm->email",
@@ -138,12 +150,12 @@ export function crmToEmailPhase(run: EndToEndResult): PhaseFigures {
     webhookRequests: run.webhookRequests,
     meter: run.meter,
     ledger: run.ledger,
-    auditRowsPerAttempt: 2,
-    latencyNote: `Mailchimp +${run.settings.mailchimpLatencyMs} ms`,
+    vendorCalls: run.vendor.hubspot.calls + run.vendor.mailchimp.calls,
+    latencyNote: `Mailchimp +${run.settings.mailchimpLatencyMs} ms, ${run.settings.bulkCalls ? "bulk calls" : "one call per contact"}`,
   };
 }
 
-/** Phase (b) of a run: Mailchimp profile webhooks -> HubSpot PATCHes; null when not run. */
+/** Phase (b) of a run: Mailchimp profile webhooks -> CRM writes; null when not run. */
 export function emailToCrmPhase(run: EndToEndResult): PhaseFigures | null {
   const b = run.emailToCrm;
   if (!b) return null;
@@ -153,7 +165,7 @@ export function emailToCrmPhase(run: EndToEndResult): PhaseFigures | null {
     webhookRequests: b.webhookRequests,
     meter: b.meter,
     ledger: b.ledger,
-    auditRowsPerAttempt: 1,
+    vendorCalls: b.vendor.hubspot.calls + b.vendor.mailchimp.calls,
     latencyNote: `HubSpot +${b.hubspotLatencyMs} ms`,
   };
 }

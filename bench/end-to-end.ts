@@ -2,11 +2,17 @@
  * End-to-end, both ways of the contact sync, in one worker:
  * (a) CRM -> email: N contacts seeded in the fake HubSpot, their `contact.creation` webhooks sent
  *     in batches of 100 events per request (HubSpot's maximum), timed from the first webhook sent
- *     to the last successful Mailchimp PUT; every member is checked to have arrived exactly once.
+ *     to the last successful member write (a PUT, or a batch subscribe that wrote the member);
+ *     every member is checked to have been written exactly once, alone or in a batch.
  * (b) email -> CRM, once (a) has synced and settled: one Mailchimp `profile` webhook per contact
  *     (form-encoded, one event per request, as Mailchimp sends them) giving it a new last name,
- *     timed from the first webhook sent to the last successful HubSpot PATCH; every contact is
- *     checked to have been patched exactly once, with its new name.
+ *     timed from the first webhook sent to the last successful CRM write (a PATCH, or a
+ *     batch/update whose results hold the contact); every contact is checked to have been written
+ *     exactly once, with its new name.
+ * The fakes enforce the vendors' documented limits (harness.ts); each phase reports the vendor
+ * calls it made by kind, per event, the 429s the fakes answered and the peak of simultaneous
+ * Mailchimp connections, from the fakes' own counters (`/_sandbox/limits`). BULK_CALLS=false
+ * (`bulkCalls: false`) measures the one-call-per-event path under the same limits.
  * The billable operations of each phase are read from the metered worker (the difference of its
  * counters across the phase) and from D1.
  */
@@ -14,7 +20,7 @@ import { performance } from "node:perf_hooks";
 import { hubspotSignature } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { CREDENTIALS, prng, setFaults, shuffled, startVendorFakes, track, workerVars, type Contact, type VendorFakes } from "./harness";
+import { CREDENTIALS, prng, setFaults, shuffled, startVendorFakes, track, workerVars, type Contact, type HubSpotLimitCounters, type HubSpotTally, type MailchimpTally, type VendorFakes } from "./harness";
 import type { BindingMeter } from "./metered-worker";
 import { WRITE_SKEW_MS } from "../src/entities/sync-state";
 import { subscriberHash } from "../src/sandbox/fake-mailchimp";
@@ -31,6 +37,9 @@ export interface EndToEndSettings {
    * larger value shows what the bench measured before the consumer honoured it.
    */
   outboundConcurrency: number;
+  /** BULK_CALLS: true sends the vendors' bulk calls (the default); false one call per contact. */
+  bulkCalls: boolean;
+  /** How long a phase may take (first webhook -> last write); past it, the phase is reported timed out. */
   timeoutMs: number;
   seed: number;
   /**
@@ -42,12 +51,57 @@ export interface EndToEndSettings {
   profileSenderConcurrency: number;
 }
 
+/**
+ * The vendor calls of one phase (from its first webhook until it settled), as the fakes saw them,
+ * and the fakes' own limit counters over the phase.
+ */
+export interface VendorFigures {
+  hubspot: {
+    /** Every call, 429s included. */
+    calls: number;
+    gets: number;
+    batchReads: number;
+    batchReadInputs: number;
+    patches: number;
+    batchUpdates: number;
+    batchUpdateInputs: number;
+    /** Searches and creations. */
+    posts: number;
+    /** The fake's counters: calls it counted against the window, 429s it answered (by policy). */
+    accepted: number;
+    rejected429: number;
+    rejectedByPolicy: { TEN_SECONDLY_ROLLING: number; DAILY: number };
+    /** Its limits, as text, and its window: at most `windowMax` calls per `windowMs`. */
+    limit: string;
+    windowMax: number;
+    windowMs: number;
+  };
+  mailchimp: {
+    calls: number;
+    puts: number;
+    batchCalls: number;
+    batchMembers: number;
+    accepted: number;
+    rejected429: number;
+    /** The most connections open at once (the fake's counter), against `maxConnections`. */
+    peakConnections: number;
+    maxConnections: number;
+  };
+  callsPerEvent: { hubspot: number; mailchimp: number; total: number };
+  /**
+   * The events/s HubSpot's window allows at this phase's HubSpot calls per event (windowMax per
+   * windowMs over callsPerEvent.hubspot): what the flow can sustain past one window, whatever
+   * the run's own rate (a run of fewer events than a window's worth is a burst). null without calls.
+   */
+  hubspotWindowCeiling: number | null;
+}
+
 export interface EndToEndResult {
   settings: EndToEndSettings;
   webhookRequests: number;
   /** First webhook sent -> last webhook answered 202. */
   sendMs: number;
-  /** First webhook sent -> last successful Mailchimp PUT. */
+  /** First webhook sent -> last successful member write (PUT or batch subscribe). */
   elapsedMs: number;
   eventsPerSecond: number;
   delivery: {
@@ -55,11 +109,13 @@ export interface EndToEndResult {
     membersExactlyOnce: number;
     membersMissing: number;
     membersMoreThanOnce: number;
-    extraPuts: number;
-    failedPuts: number;
-    hubspotGets: number;
+    /** Member writes beyond the first, per member. */
+    extraWrites: number;
+    /** Member writes refused (see MailchimpTally.writesFailed). */
+    failedWrites: number;
     exactlyOnce: boolean;
   };
+  vendor: VendorFigures;
   ledger: {
     eventsByStatus: Record<string, number>;
     actionAttempts: number;
@@ -80,7 +136,7 @@ export interface EmailToCrmResult {
   webhookRequests: number;
   /** First webhook sent -> last webhook answered 202. */
   sendMs: number;
-  /** First webhook sent -> last successful HubSpot PATCH. */
+  /** First webhook sent -> last successful CRM write (PATCH or batch/update). */
   elapsedMs: number;
   eventsPerSecond: number;
   delivery: {
@@ -95,12 +151,10 @@ export interface EmailToCrmResult {
     /** Contacts whose last name in the fake HubSpot is the new one at the end. */
     crmHoldsNewName: number;
     failedPatches: number;
-    /** Vendor calls beyond the PATCHes: a known contact needs no read, and Mailchimp has the name already. */
-    hubspotGets: number;
-    hubspotPosts: number;
-    mailchimpCalls: number;
     exactlyOnce: boolean;
   };
+  /** A known contact needs no read, and Mailchimp has the name already: only CRM writes are expected. */
+  vendor: VendorFigures;
   ledger: EndToEndResult["ledger"];
   /** What phase (b) cost at the bindings (the counters' difference across it). */
   meter: BindingMeter;
@@ -248,6 +302,55 @@ export function meterDelta(after: BindingMeter, before: BindingMeter): BindingMe
 
 const QUEUE = "syncwire-events";
 
+type VendorCounts = ReturnType<typeof vendorCounts>;
+
+function vendorCounts(h: HubSpotTally, m: MailchimpTally) {
+  return {
+    hubspot: { calls: h.requests, gets: h.gets, batchReads: h.batchReads, batchReadInputs: h.batchReadInputs, patches: h.patches, batchUpdates: h.batchUpdates, batchUpdateInputs: h.batchUpdateInputs, posts: h.posts },
+    mailchimp: { calls: m.requests, puts: m.puts, batchCalls: m.batchCalls, batchMembers: m.batchMembers },
+  };
+}
+
+interface PhaseStart {
+  counts: VendorCounts;
+  hubspotLimits: HubSpotLimitCounters;
+}
+
+/**
+ * The vendor side of a phase starts here: the calls counted so far, the fake HubSpot's counters
+ * (never reset during a run: that would also empty its window), and the fake Mailchimp's counters
+ * reset (it has no window; its peak starts again from the connections open now).
+ */
+async function startPhase(fakes: VendorFakes): Promise<PhaseStart> {
+  await fakes.mailchimp.resetLimitCounters();
+  return { counts: vendorCounts(fakes.hubspot.tally, fakes.mailchimp.tally), hubspotLimits: await fakes.hubspot.limits() };
+}
+
+function difference<T extends Record<string, number>>(after: T, before: T): T {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)])) as T;
+}
+
+/** What the phase begun at `start` asked of the vendors, per event of its `events`. */
+async function vendorFigures(fakes: VendorFakes, start: PhaseStart, events: number): Promise<VendorFigures> {
+  const now = vendorCounts(fakes.hubspot.tally, fakes.mailchimp.tally);
+  const hubspot = difference(now.hubspot, start.counts.hubspot);
+  const mailchimp = difference(now.mailchimp, start.counts.mailchimp);
+  const hl = await fakes.hubspot.limits();
+  const ml = await fakes.mailchimp.limits();
+  const before = start.hubspotLimits;
+  const byPolicy = {
+    TEN_SECONDLY_ROLLING: hl.rejectedByPolicy.TEN_SECONDLY_ROLLING - before.rejectedByPolicy.TEN_SECONDLY_ROLLING,
+    DAILY: hl.rejectedByPolicy.DAILY - before.rejectedByPolicy.DAILY,
+  };
+  const per = (n: number) => Math.round((n / events) * 10_000) / 10_000;
+  return {
+    hubspot: { ...hubspot, accepted: hl.accepted - before.accepted, rejected429: hl.rejected - before.rejected, rejectedByPolicy: byPolicy, limit: `${hl.max}/${hl.intervalMs / 1000}s,${hl.daily}/day`, windowMax: hl.max, windowMs: hl.intervalMs },
+    mailchimp: { ...mailchimp, accepted: ml.accepted, rejected429: ml.rejected, peakConnections: ml.peak, maxConnections: ml.maxConnections },
+    callsPerEvent: { hubspot: per(hubspot.calls), mailchimp: per(mailchimp.calls), total: per(hubspot.calls + mailchimp.calls) },
+    hubspotWindowCeiling: hubspot.calls > 0 ? Math.round(((hl.max * 1000) / hl.intervalMs) * (events / hubspot.calls) * 10) / 10 : null,
+  };
+}
+
 /** Waits (up to 15 s) until `events` events are settled in the ledger and every message written is acked. */
 async function waitSettled(worker: LocalWorker, events: number): Promise<{ ledger: LedgerCounts; meter: BindingMeter; settledMs: number }> {
   const started = performance.now();
@@ -270,7 +373,11 @@ async function waitSettled(worker: LocalWorker, events: number): Promise<{ ledge
 export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndSettings): Promise<EndToEndResult> {
   const random = prng(settings.seed);
   const fakes = await startVendorFakes(settings.contacts, random);
-  const vars = { ...workerVars(fakes.hubspot.url, fakes.mailchimp.url), OUTBOUND_CONCURRENCY: String(settings.outboundConcurrency) };
+  const vars = {
+    ...workerVars(fakes.hubspot.url, fakes.mailchimp.url),
+    OUTBOUND_CONCURRENCY: String(settings.outboundConcurrency),
+    BULK_CALLS: String(settings.bulkCalls),
+  };
   const worker = await startLocalWorker({ vars, scriptPath: meteredScriptPath });
   const closeWorker = track(() => worker.close());
   try {
@@ -300,6 +407,7 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
     }
 
     const tally = fakes.mailchimp.tally;
+    const phaseStart = await startPhase(fakes);
     const endCpu = startCpuWindow();
     const started = performance.now();
     const deadline = started + settings.timeoutMs;
@@ -310,8 +418,8 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
       }),
     );
     const sendMs = performance.now() - started;
-    const arrived = await waitFor(() => tally.putsByMember.size >= settings.contacts, deadline);
-    const elapsedMs = (arrived ? tally.lastPutOkAt : performance.now()) - started;
+    const arrived = await waitFor(() => tally.writesByMember.size >= settings.contacts, deadline);
+    const elapsedMs = (arrived ? tally.lastWriteOkAt : performance.now()) - started;
     const cpu = endCpu();
 
     // Billing figures are read once the consumer has settled every event and acked every message.
@@ -319,19 +427,19 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
     const ledger = settledA.ledger;
     const meter = settledA.meter;
     const settledMs = settledA.settledMs;
+    const vendor = await vendorFigures(fakes, phaseStart, settings.contacts);
 
     const expected = new Set(fakes.contacts.map((c) => subscriberHash(c.email)));
     let exactlyOnce = 0;
     let moreThanOnce = 0;
-    let extraPuts = 0;
-    for (const [member, puts] of tally.putsByMember) {
+    let extraWrites = 0;
+    for (const [member, writes] of tally.writesByMember) {
       if (!expected.has(member)) continue;
-      if (puts === 1) exactlyOnce++;
+      if (writes === 1) exactlyOnce++;
       else moreThanOnce++;
-      extraPuts += puts - 1;
+      extraWrites += writes - 1;
     }
-    const delivered = [...expected].filter((m) => tally.putsByMember.has(m)).length;
-    const hubspotGets = fakes.hubspot.gets();
+    const delivered = [...expected].filter((m) => tally.writesByMember.has(m)).length;
     const emailToCrm = settings.hubspotLatencyMs === null ? null : await runEmailToCrm(worker, fakes, settings, settings.hubspotLatencyMs, random, { ledger, meter });
     return {
       settings,
@@ -344,11 +452,11 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
         membersExactlyOnce: exactlyOnce,
         membersMissing: settings.contacts - delivered,
         membersMoreThanOnce: moreThanOnce,
-        extraPuts,
-        failedPuts: tally.putsFailed,
-        hubspotGets,
-        exactlyOnce: exactlyOnce === settings.contacts && tally.putsByMember.size === settings.contacts,
+        extraWrites,
+        failedWrites: tally.writesFailed,
+        exactlyOnce: exactlyOnce === settings.contacts && tally.writesByMember.size === settings.contacts,
       },
+      vendor,
       ledger: { ...ledger, settledMs },
       meter,
       cpu,
@@ -384,9 +492,7 @@ async function runEmailToCrm(
   const order = shuffled(fakes.contacts, random);
 
   const hubspot = fakes.hubspot.tally;
-  const getsBefore = hubspot.gets;
-  const postsBefore = hubspot.posts;
-  const mailchimpBefore = fakes.mailchimp.tally.requests;
+  const phaseStart = await startPhase(fakes);
   const endCpu = startCpuWindow();
   const started = performance.now();
   const deadline = started + settings.timeoutMs;
@@ -406,6 +512,7 @@ async function runEmailToCrm(
   const cpu = endCpu();
 
   const after = await waitSettled(worker, 2 * settings.contacts);
+  const vendor = await vendorFigures(fakes, phaseStart, settings.contacts);
   const statusDelta = minus(after.ledger.eventsByStatus, before.ledger.eventsByStatus);
 
   let exactlyOnce = 0;
@@ -439,11 +546,9 @@ async function runEmailToCrm(
       wrongValue,
       crmHoldsNewName: holds,
       failedPatches: hubspot.patchesFailed,
-      hubspotGets: hubspot.gets - getsBefore,
-      hubspotPosts: hubspot.posts - postsBefore,
-      mailchimpCalls: fakes.mailchimp.tally.requests - mailchimpBefore,
       exactlyOnce: exactlyOnce === settings.contacts && holds === settings.contacts && strangers === 0,
     },
+    vendor,
     ledger: {
       eventsByStatus: statusDelta,
       actionAttempts: after.ledger.actionAttempts - before.ledger.actionAttempts,

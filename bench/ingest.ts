@@ -335,7 +335,7 @@ export async function runIngest(scriptPath: string, settings: IngestSettings, fi
       enqueue: enqueueFigures,
       worker: workerFigures,
       consumerRecorded: await countByStatus(worker),
-      vendorCalls: fakes.hubspot.gets() + fakes.mailchimp.tally.requests,
+      vendorCalls: fakes.hubspot.tally.requests + fakes.mailchimp.tally.requests,
       ratioRequestsPerSecond: workerFigures.requestsPerSecond / bareFigures.requestsPerSecond,
       ratioP99: workerFigures.p99Ms / bareFigures.p99Ms,
       ratioRequestsPerSecondVsEnqueue: workerFigures.requestsPerSecond / enqueueFigures.requestsPerSecond,

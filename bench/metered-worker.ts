@@ -5,11 +5,13 @@
  * - Queues: messages written (send/sendBatch), delivered to the consumer, acked, retried;
  * - D1: round trips, statements, and `meta.rows_read` / `meta.rows_written` of every result
  *   (Miniflare fills these from SQLite's own cursor counters, as D1 does);
- * - Durable Objects: stub requests (fetch or RPC) on either namespace, whether the stub came
- *   from `get(id)` or `getByName(name)`: every call on a stub is one billed request;
+ * - Durable Objects: stub requests (fetch or RPC) on every namespace (ENTITY, SANDBOX_HOST, and
+ *   BUDGET, the vendor budgets), whether the stub came from `get(id)` or `getByName(name)`: every
+ *   call on a stub is one billed request;
  * - Workers: consumer invocations, and per invocation (one queue batch) its messages, the
  *   distinct entities they name, the Durable Object requests it made and the distinct objects
- *   it addressed (attributed through AsyncLocalStorage, so overlapping invocations stay apart);
+ *   it addressed, the vendor budgets' apart (attributed through AsyncLocalStorage, so
+ *   overlapping invocations stay apart);
  * - R2: class A (put, list) and class B (get) operations on the payload store.
  * `GET /__bench/meter` answers the totals; every other request goes to the worker untouched.
  * The wrappers add a few function calls per binding call and nothing on the network.
@@ -17,7 +19,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import worker from "../src/index";
 
-export { EntityCoordinator, SandboxHost } from "../src/index";
+export { EntityCoordinator, SandboxHost, VendorBudget } from "../src/index";
 
 export interface BindingMeter {
   queueWrites: Record<string, number>;
@@ -33,7 +35,7 @@ export interface BindingMeter {
   /** `.raw()` results carry no meta; counted so a gap in the row figures is visible. */
   d1UnmeteredStatements: number;
   durableObjectRequests: number;
-  /** The same requests by binding (ENTITY, SANDBOX_HOST). */
+  /** The same requests by binding (ENTITY, SANDBOX_HOST, BUDGET). */
   durableObjectRequestsByNamespace: Record<string, number>;
   /** One entry per consumer invocation, in the order they started. */
   batches: BatchStat[];
@@ -50,9 +52,12 @@ export interface BatchStat {
   messages: number;
   /** Distinct `event.entityKey` of the batch's messages, before the email index joins any. */
   entityKeys: number;
+  /** Requests to the entities' objects (ENTITY, SANDBOX_HOST); the vendor budgets' are `budgetRequests`. */
   durableObjectRequests: number;
   /** Distinct objects addressed (`getByName` names, `get` ids): the entities that reached a Durable Object. */
   durableObjects: number;
+  /** Requests to the vendor budgets' objects (BUDGET): a few per batch, whatever its size. */
+  budgetRequests: number;
   ms: number;
 }
 
@@ -206,7 +211,9 @@ function meteredNamespace<T extends Rpc.DurableObjectBranded | undefined>(bindin
               meter.durableObjectRequests++;
               bump(meter.durableObjectRequestsByNamespace, binding);
               const batch = currentBatch.getStore();
-              if (batch) {
+              if (batch && binding === "BUDGET") {
+                batch.stat.budgetRequests++;
+              } else if (batch) {
                 batch.stat.durableObjectRequests++;
                 batch.objects.add(object);
                 batch.stat.durableObjects = batch.objects.size;
@@ -249,6 +256,7 @@ function metered(env: Env): Env {
       DEAD_LETTERS: meteredQueue("syncwire-dead-letters", env.DEAD_LETTERS),
       ENTITY: meteredNamespace("ENTITY", env.ENTITY),
       SANDBOX_HOST: meteredNamespace("SANDBOX_HOST", env.SANDBOX_HOST),
+      BUDGET: meteredNamespace("BUDGET", env.BUDGET),
       PAYLOADS: meteredBucket(env.PAYLOADS),
     };
     wrappedEnvs.set(env, wrapped);
@@ -299,7 +307,7 @@ export default {
   queue(batch, env, ctx) {
     meter.timing.queueBatches++;
     const entityKeys = new Set(batch.messages.map((m) => (m.body as { event?: { entityKey?: unknown; id?: unknown } } | null)?.event).map((e) => String(e?.entityKey ?? e?.id)));
-    const stat: BatchStat = { queue: batch.queue, messages: batch.messages.length, entityKeys: entityKeys.size, durableObjectRequests: 0, durableObjects: 0, ms: 0 };
+    const stat: BatchStat = { queue: batch.queue, messages: batch.messages.length, entityKeys: entityKeys.size, durableObjectRequests: 0, durableObjects: 0, budgetRequests: 0, ms: 0 };
     meter.batches.push(stat);
     const started = Date.now();
     return currentBatch.run({ stat, objects: new Set() }, () =>

@@ -104,6 +104,28 @@ export class HubSpotConnector {
     return this.batch("update", { inputs });
   }
 
+  /**
+   * POST /crm/v3/objects/contacts/batch/create: up to 100 contacts. Each input carries an
+   * `objectWriteTraceId` (its index), which makes HubSpot answer 207 with one error per refused
+   * input (an address another contact has: 409 "Contact already exists. Existing ID: …")
+   * instead of refusing the batch. Per input: the contact made, the one that has the address, or the failure.
+   */
+  async batchCreate(inputs: readonly Record<string, string>[]): Promise<({ id: string; created: boolean } | ActionFailure)[]> {
+    const url = `${this.config.baseUrl}/crm/v3/objects/contacts/batch/create`;
+    const json = { inputs: inputs.map((properties, i) => ({ properties, objectWriteTraceId: String(i) })) };
+    const { data } = await this.http.call({ connector: "hubspot", method: "POST", url, headers: this.headers(), json, schema: BatchAnswer });
+    const made = new Map(data.results.map((c) => [(c.properties.email ?? "").trim().toLowerCase(), c.id]));
+    const refused = new Map((data.errors ?? []).map((e) => [e.context?.objectWriteTraceId?.[0], e]));
+    return inputs.map((properties, i) => {
+      const id = made.get((properties.email ?? "").trim().toLowerCase());
+      if (id !== undefined) return { id, created: true };
+      const error = refused.get(String(i));
+      const existing = error?.category === "CONFLICT" ? /Existing ID: (\d+)/.exec(error.message ?? "")?.[1] : undefined;
+      if (existing) return { id: existing, created: false };
+      return new ActionFailure("permanent", `hubspot batch/create refused this contact: ${error?.message ?? "the answer does not mention it"}`, { connector: "hubspot", status: 400 });
+    });
+  }
+
   private async batch(operation: "read" | "update", json: unknown): Promise<BatchOutcome> {
     const url = `${this.config.baseUrl}/crm/v3/objects/contacts/batch/${operation}`;
     const { data } = await this.http.call({ connector: "hubspot", method: "POST", url, headers: this.headers(), json, schema: BatchAnswer });

@@ -19,7 +19,7 @@ import type { Observation } from "../../entities/sync-state";
 import type { InboundEvent } from "../../ingest/event";
 import type { Flow, GroupContext, GroupOutcome } from "../types";
 import { crmPropertiesOf, executeWrites } from "./execute";
-import { asFailure, READ_CONTACT, READ_CONTACT_BY_EMAIL } from "./lanes";
+import { asFailure, CREATE_CONTACT, READ_CONTACT, READ_CONTACT_BY_EMAIL } from "./lanes";
 import { crmProperties, fromContact, inputOf, isContactEvent, normalizeEmail } from "./observe";
 
 export const CONTACT_SYNC_ACTION = "contact-sync.apply";
@@ -144,7 +144,7 @@ async function findContact(ctx: GroupContext): Promise<Found | null> {
   const input = inputOf(subscribe.event, crm);
   const said = input.kind === "observe" ? input.observations : [];
   const values: Values = { email: normalizeEmail(address), ...Object.fromEntries(said.map((o) => [o.field, o.value])) };
-  const made = await ctx.connectors.hubspot().createContact(crmPropertiesOf(values, crm));
+  const made = await ctx.bulk.call(CREATE_CONTACT, crmPropertiesOf(values, crm));
   // What we made the CRM hold, as of the subscribe: the same values, now on both sides.
   const observed = said.map((o): Observation => ({ ...o, system: "crm" }));
   return { crmId: made.id, observed: made.created ? observed : [], note: made.created ? `created CRM contact ${made.id}` : undefined };

@@ -7,6 +7,8 @@
  *   histories, because asking for them halves the batch (50): a contact unchanged since its
  *   creation (`updatedAt` = `createdAt`) has every value from its creation time, which is all a
  *   history would say. Only contacts changed since are read again, with histories.
+ * - CRM creations: HubSpot `batch/create` (100), each input with an `objectWriteTraceId`, so one
+ *   refused input (an address another contact has, which names that contact) is that input's alone.
  * - CRM writes: HubSpot `batch/update` (100). HubSpot fails such a batch as a whole for one bad
  *   input (multi-status is documented for batch create only), so a refused batch is halved
  *   until the bad inputs stand alone: only their actions fail.
@@ -131,6 +133,19 @@ async function updateContacts(inputs: ContactUpdate[], indexes: number[], connec
     }
   });
 }
+
+/** A contact made in the CRM (someone subscribed in the email platform whom it does not know). */
+export const CREATE_CONTACT: Lane<Record<string, string>, { id: string; created: boolean }> = {
+  name: "hubspot.create",
+  max: HUBSPOT_BATCH_MAX,
+  key: (properties) => normalizeEmail(properties.email ?? ""),
+  send: (inputs, connectors) =>
+    each(inputs.length, async () => {
+      const hubspot = connectors(all(inputs.length)).hubspot();
+      if (inputs.length === 1) return [await hubspot.createContact(inputs[0]!)];
+      return hubspot.batchCreate(inputs);
+    }),
+};
 
 // ---- member writes ----------------------------------------------------------------------
 
