@@ -120,7 +120,9 @@ async function main() {
     console.log("  … 5 contacts created during the outage; waiting for the retries (schedule 0, 1, 5, 30 s)");
     const ok = await until(async () => (await Promise.all(arriving.map(member))).every((m) => m?.status === "subscribed"), 90_000);
     const log = (await call("GET", "/sandbox/mailchimp/_sandbox/requests")).json.requests;
-    const puts = arriving.map((email) => log.filter((r) => r.method === "PUT" && r.status === 200 && r.path.includes(hash(email))).length);
+    // A member is written by a PUT of its own, or as one of a batch subscribe's members.
+    const batchOf = (r, email) => r.method === "POST" && /^\/3\.0\/lists\/[^/]+$/.test(r.path.split("?")[0]) && (r.body?.members ?? []).some((m) => String(m.email_address).toLowerCase() === email);
+    const puts = arriving.map((email) => log.filter((r) => r.status === 200 && ((r.method === "PUT" && r.path.includes(hash(email))) || batchOf(r, email))).length);
     const once = puts.every((n) => n === 1);
     return { ok: ok && once, detail: `${ok ? "all 5 arrived after recovery" : "some never arrived"}; successful writes per contact: ${puts.join(", ")}` };
   });
