@@ -6,7 +6,9 @@
  *   per day for a Free/Starter private app). Counted in buckets of a twentieth of the window,
  *   a bucket counting in full until the window has passed all of it, so the count never falls
  *   short of the vendor's own rolling count: the deployment stays under the limit, at the
- *   cost of up to a twentieth of the window's capacity.
+ *   cost of up to a twentieth of the window's capacity. The vendor counts a call when it
+ *   arrives, some time after it was granted (a busy isolate, the network), so a call is
+ *   counted as made up to ARRIVAL_SLACK_MS later than its grant: its window ends that much later.
  * - connections: calls in flight at once (Mailchimp: 10 per account), each held under a lease
  *   that ends by itself, so a caller that dies cannot keep a connection for ever.
  * - a pause for everyone after the vendor answered 429 (its Retry-After, or a default).
@@ -37,6 +39,10 @@ export interface BudgetState {
 export type Grant = { granted: number; retryAfterMs: number | null; remaining?: number[] };
 
 const BUCKETS_PER_WINDOW = 20;
+/** How late after its grant a call may reach the vendor and still be counted where the vendor counts it. */
+export const ARRIVAL_SLACK_MS = 1_000;
+/** At most a tenth of a window: a one-second window must not lose half its capacity to the slack. */
+const slackOf = (w: RateWindow) => Math.min(ARRIVAL_SLACK_MS, Math.floor(w.windowMs / 10));
 
 export function emptyBudget(windows: readonly RateWindow[]): BudgetState {
   return { rate: { buckets: windows.map(() => ({})) }, slots: { held: {} }, pausedUntil: 0 };
@@ -79,7 +85,7 @@ export function acquireRate(state: BudgetState, windows: readonly RateWindow[], 
     return { granted: 0, retryAfterMs: Math.max(1, wait), remaining: remaining(state, windows, now) };
   }
   windows.forEach((w, i) => {
-    const start = String(Math.floor(now / bucketMs(w)) * bucketMs(w));
+    const start = String(Math.floor((now + slackOf(w)) / bucketMs(w)) * bucketMs(w));
     const buckets = state.rate.buckets[i]!;
     buckets[start] = (buckets[start] ?? 0) + granted;
   });

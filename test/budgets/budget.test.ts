@@ -36,8 +36,17 @@ describe("rate windows", () => {
     expect(acquireRate(state, HUBSPOT, 30, 100)).toMatchObject({ granted: 10, retryAfterMs: null, remaining: [0, 249_900] });
     const none = acquireRate(state, HUBSPOT, 1, 200);
     expect(none.granted).toBe(0);
-    expect(none.retryAfterMs).toBeGreaterThan(9_000);
-    expect(none.retryAfterMs).toBeLessThanOrEqual(10_500);
+    // The window, plus the second a call may take to reach the vendor (ARRIVAL_SLACK_MS), plus a bucket at most.
+    expect(none.retryAfterMs).toBeGreaterThan(10_000);
+    expect(none.retryAfterMs).toBeLessThanOrEqual(11_500);
+  });
+
+  it("counts a call as made up to a second after its grant: one that reaches the vendor late is still inside the window", () => {
+    const state = emptyBudget(HUBSPOT);
+    expect(acquireRate(state, HUBSPOT, 100, 0).granted).toBe(100);
+    // The vendor saw these calls arrive as late as 900 ms: at 10,000 + 800 its window still holds them.
+    expect(acquireRate(state, HUBSPOT, 1, 10_800).granted).toBe(0);
+    expect(acquireRate(state, HUBSPOT, 1, 11_500).granted).toBe(1);
   });
 
   it("keeps the daily limit too", () => {
@@ -104,14 +113,21 @@ describe("the VendorBudget Durable Object", () => {
 
 describe("configuration", () => {
   const base = { SANDBOX: "true" };
-  it("defaults to HubSpot's Free/Starter private-app limits and Mailchimp's 10 connections", () => {
-    expect(parseConfig(base).budgets).toEqual({ hubspot: HUBSPOT, mailchimpConnections: 10 });
+  it("defaults to HubSpot's Free/Starter private-app limits, Mailchimp's 10 connections, Stripe's live rate, Salesforce's daily allocation", () => {
+    expect(parseConfig(base).budgets).toEqual({
+      hubspot: HUBSPOT,
+      mailchimpConnections: 10,
+      stripe: [{ limit: 100, windowMs: 1_000 }],
+      salesforce: [{ limit: 100_000, windowMs: 86_400_000 }],
+      postmark: [],
+    });
   });
 
   it("reads the windows of HUBSPOT_RATE_LIMIT", () => {
-    expect(parseConfig({ ...base, HUBSPOT_RATE_LIMIT: "190/10s, 1000000/day", MAILCHIMP_MAX_CONNECTIONS: "4" }).budgets).toEqual({
+    expect(parseConfig({ ...base, HUBSPOT_RATE_LIMIT: "190/10s, 1000000/day", MAILCHIMP_MAX_CONNECTIONS: "4", STRIPE_RATE_LIMIT: "25/1s" }).budgets).toMatchObject({
       hubspot: [{ limit: 190, windowMs: 10_000 }, { limit: 1_000_000, windowMs: 86_400_000 }],
       mailchimpConnections: 4,
+      stripe: [{ limit: 25, windowMs: 1_000 }],
     });
   });
 
