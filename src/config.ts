@@ -40,7 +40,15 @@ export interface Config {
   /** Outbound calls one consumer invocation has in flight at most (a Worker gets 6 connections at once). */
   outboundConcurrency: number;
   /** What the whole deployment may ask of each vendor (CONTRACT 4.11). */
-  budgets: { hubspot: RateWindow[]; mailchimpConnections: number };
+  budgets: {
+    hubspot: RateWindow[];
+    mailchimpConnections: number;
+    /** STRIPE_RATE_LIMIT, SALESFORCE_RATE_LIMIT (empty: no rate, only a 429's pause). */
+    stripe: RateWindow[];
+    salesforce: RateWindow[];
+    /** Postmark documents no rate: a 429 from it pauses everyone, nothing else. */
+    postmark: RateWindow[];
+  };
   /**
    * BULK_CALLS (default true): reads and writes for many contacts of a queue batch share the
    * vendors' bulk endpoints. `false` sends one call per contact: for measuring (the bench) and
@@ -92,6 +100,10 @@ const rateLimit = z
   )
   .refine((windows) => windows.every((w) => w.limit > 0 && w.windowMs > 0), "every limit and window must be above zero");
 export const DEFAULT_HUBSPOT_RATE_LIMIT = "100/10s,250000/day";
+/** Stripe's basic limit in live mode ("up to 100 operations per second"; 25 in test mode). */
+export const DEFAULT_STRIPE_RATE_LIMIT = "100/1s";
+/** Salesforce's daily API request allocation of an Enterprise org before per-licence additions. */
+export const DEFAULT_SALESFORCE_RATE_LIMIT = "100000/day";
 
 // Mailchimp keys end in the data center, e.g. `…-us21`; the API host is derived from it.
 const mailchimpKey = z.string().regex(/^[A-Za-z0-9]+-[a-z]+\d+$/, "expected <key>-<dc>, e.g. abc123-us21");
@@ -235,6 +247,9 @@ export function parseConfig(input: Raw): Config {
     budgets: {
       hubspot: r.parse("HUBSPOT_RATE_LIMIT", rateLimit, DEFAULT_HUBSPOT_RATE_LIMIT) ?? [{ limit: 100, windowMs: 10_000 }, { limit: 250_000, windowMs: 86_400_000 }],
       mailchimpConnections: r.parse("MAILCHIMP_MAX_CONNECTIONS", positiveInt, "10") ?? 10,
+      stripe: r.parse("STRIPE_RATE_LIMIT", rateLimit, DEFAULT_STRIPE_RATE_LIMIT) ?? [{ limit: 100, windowMs: 1_000 }],
+      salesforce: r.parse("SALESFORCE_RATE_LIMIT", rateLimit, DEFAULT_SALESFORCE_RATE_LIMIT) ?? [{ limit: 100_000, windowMs: 86_400_000 }],
+      postmark: [],
     },
     bulkCalls: r.parse("BULK_CALLS", boolText, "true") ?? true,
     alertWebhookUrl: r.parse("ALERT_WEBHOOK_URL", url) ?? null,

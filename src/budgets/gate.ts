@@ -9,6 +9,8 @@
  *   (X-HubSpot-RateLimit-Remaining, -Daily-Remaining) is taught to the budget when it is low,
  *   so calls the budget cannot see (another app, a person's import) are counted too.
  * - Mailchimp: one of MAILCHIMP_MAX_CONNECTIONS, held while the call is in flight.
+ * - Stripe (STRIPE_RATE_LIMIT), Salesforce (SALESFORCE_RATE_LIMIT): one call of the rate.
+ * - Postmark, which documents no rate: nothing but the pause after a 429.
  * - A 429 pauses every invocation: until its Retry-After, else for a default.
  * No capacity within the wait a call can afford: it is not sent, and fails as `capacity`, which
  * the pipeline turns into a delayed retry that counts no attempt (never a dead letter).
@@ -57,37 +59,50 @@ export function capacityFailure(connector: string, retryAfterMs: number): Action
 export const isCapacityFailure = (error: unknown): error is ActionFailure => error instanceof ActionFailure && error.details.capacity === true;
 
 /** The budget objects' names: one per vendor account, named by a digest of its credential (never the credential). */
-export function budgetName(vendor: "hubspot" | "mailchimp", credential: string): string {
+export type Vendor = "hubspot" | "mailchimp" | "stripe" | "salesforce" | "postmark";
+export type BudgetApis = Partial<Record<Vendor, BudgetApi>>;
+
+export function budgetName(vendor: Vendor, credential: string): string {
   return `${vendor}:${createHash("sha256").update(credential).digest("hex").slice(0, 24)}`;
 }
 
-export function durableBudgets(ns: DurableObjectNamespace<import("./vendor-budget.do").VendorBudget>, config: Config): Partial<Record<"hubspot" | "mailchimp", BudgetApi>> {
-  const stub = (name: string) => ns.get(ns.idFromName(name)) as unknown as BudgetApi;
-  return {
-    ...(config.hubspot.enabled ? { hubspot: stub(budgetName("hubspot", config.hubspot.accessToken)) } : {}),
-    ...(config.mailchimp.enabled ? { mailchimp: stub(budgetName("mailchimp", config.mailchimp.apiKey)) } : {}),
-  };
+/** Each enabled vendor's budget object, named by its account's credential. */
+export function durableBudgets(ns: DurableObjectNamespace<import("./vendor-budget.do").VendorBudget>, config: Config): BudgetApis {
+  const credentials: [Vendor, string | null][] = [
+    ["hubspot", config.hubspot.enabled ? config.hubspot.accessToken : null],
+    ["mailchimp", config.mailchimp.enabled ? config.mailchimp.apiKey : null],
+    ["stripe", config.stripe.enabled ? config.stripe.secretKey : null],
+    ["salesforce", config.salesforce.enabled ? `${config.salesforce.loginUrl} ${config.salesforce.clientId}` : null],
+    ["postmark", config.postmark.enabled ? config.postmark.serverToken : null],
+  ];
+  const apis: BudgetApis = {};
+  for (const [vendor, credential] of credentials) if (credential !== null) apis[vendor] = ns.get(ns.idFromName(budgetName(vendor, credential))) as unknown as BudgetApi;
+  return apis;
+}
+
+/** The rate windows of a vendor counted by calls (all but Mailchimp, counted by connections). */
+function windowsOf(budgets: Config["budgets"], vendor: Exclude<Vendor, "mailchimp">): RateWindow[] {
+  return budgets[vendor];
 }
 
 /** What is left of each vendor's budget, for GET /health: `low` once a daily window has under a tenth left. */
-export async function budgetStatus(apis: Partial<Record<"hubspot" | "mailchimp", BudgetApi>>, budgets: Config["budgets"], now: number) {
-  const [hubspot, mailchimp] = await Promise.all([apis.hubspot?.status(budgets.hubspot, now), apis.mailchimp?.status([], now)]);
-  return {
-    ...(hubspot && {
-      hubspot: {
-        windows: budgets.hubspot.map((w, i) => ({ limit: w.limit, windowSeconds: w.windowMs / 1000, remaining: hubspot.remaining[i] ?? w.limit })),
-        pausedUntil: hubspot.pausedUntil === null ? null : new Date(hubspot.pausedUntil).toISOString(),
-        low: budgets.hubspot.some((w, i) => w.windowMs >= DAY_MS && (hubspot.remaining[i] ?? w.limit) < w.limit * LOW_DAILY_SHARE),
-      },
+export async function budgetStatus(apis: BudgetApis, budgets: Config["budgets"], now: number) {
+  const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
+  const entries = await Promise.all(
+    (Object.keys(apis) as Vendor[]).map(async (vendor) => {
+      if (vendor === "mailchimp") {
+        const status = await apis.mailchimp!.status([], now);
+        return [vendor, { maxConnections: budgets.mailchimpConnections, connectionsHeld: status.connectionsHeld, pausedUntil: iso(status.pausedUntil) }] as const;
+      }
+      const windows = windowsOf(budgets, vendor);
+      const status = await apis[vendor]!.status(windows, now);
+      const left = windows.map((w, i) => ({ limit: w.limit, windowSeconds: w.windowMs / 1000, remaining: status.remaining[i] ?? w.limit }));
+      // Under a tenth of a daily window left: the day's budget is nearly spent.
+      const low = left.some((w) => w.windowSeconds * 1000 >= DAY_MS && w.remaining < w.limit * LOW_DAILY_SHARE);
+      return [vendor, { windows: left, pausedUntil: iso(status.pausedUntil), low }] as const;
     }),
-    ...(mailchimp && {
-      mailchimp: {
-        maxConnections: budgets.mailchimpConnections,
-        connectionsHeld: mailchimp.connectionsHeld,
-        pausedUntil: mailchimp.pausedUntil === null ? null : new Date(mailchimp.pausedUntil).toISOString(),
-      },
-    }),
-  };
+  );
+  return Object.fromEntries(entries);
 }
 
 interface Waiter {
@@ -97,23 +112,25 @@ interface Waiter {
 }
 
 export class BudgetGate implements CallGate {
-  private readonly waiting = { hubspot: [] as Waiter[], mailchimp: [] as Waiter[] };
-  private readonly asking = { hubspot: false, mailchimp: false };
+  private readonly waiting = new Map<Vendor, Waiter[]>();
+  private readonly asking = new Set<Vendor>();
   private warnedLow = false;
 
   constructor(
-    private readonly apis: Partial<Record<"hubspot" | "mailchimp", BudgetApi>>,
+    private readonly apis: BudgetApis,
     private readonly budgets: Config["budgets"],
     private readonly now: () => number = Date.now,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 
   async enter(connector: string, latestStart: number) {
-    const vendor = connector === "hubspot" || connector === "mailchimp" ? connector : null;
-    const api = vendor ? this.apis[vendor] : undefined;
-    if (!vendor || !api) return async () => undefined;
+    const vendor = connector as Vendor;
+    const api = this.apis[vendor];
+    if (!api) return async () => undefined;
     const slot = await new Promise<string | null>((resolve, reject) => {
-      this.waiting[vendor].push({ latestStart, resolve, reject });
+      const queue = this.waiting.get(vendor) ?? [];
+      queue.push({ latestStart, resolve, reject });
+      this.waiting.set(vendor, queue);
       void this.ask(vendor, api);
     });
     return async (answer: { status: number; headers: Headers } | null) => {
@@ -127,24 +144,24 @@ export class BudgetGate implements CallGate {
   }
 
   /** One request for every call waiting; those that cannot wait for the next capacity are turned away. */
-  private async ask(vendor: "hubspot" | "mailchimp", api: BudgetApi): Promise<void> {
-    if (this.asking[vendor]) return;
-    this.asking[vendor] = true;
-    const queue = this.waiting[vendor];
+  private async ask(vendor: Vendor, api: BudgetApi): Promise<void> {
+    if (this.asking.has(vendor)) return;
+    this.asking.add(vendor);
+    const queue = this.waiting.get(vendor)!;
     try {
       while (queue.length > 0) {
         const want = queue.length;
         let slots: (string | null)[];
         let retryAfterMs: number | null;
-        if (vendor === "hubspot") {
-          const grant = await api.rate(this.budgets.hubspot, want, this.now());
-          slots = Array.from({ length: grant.granted }, () => null);
-          retryAfterMs = grant.retryAfterMs;
-          this.warnIfLow(grant);
-        } else {
+        if (vendor === "mailchimp") {
           const grant = await api.connections(this.budgets.mailchimpConnections, want, CONNECTION_HOLD_MS, this.now());
           slots = grant.ids;
           retryAfterMs = grant.retryAfterMs;
+        } else {
+          const grant = await api.rate(windowsOf(this.budgets, vendor), want, this.now());
+          slots = Array.from({ length: grant.granted }, () => null);
+          retryAfterMs = grant.retryAfterMs;
+          if (vendor === "hubspot") this.warnIfLow(grant);
         }
         for (const slot of slots) queue.shift()?.resolve(slot);
         if (queue.length === 0) break;
@@ -161,11 +178,11 @@ export class BudgetGate implements CallGate {
       const failure = new ActionFailure("transient", `${vendor}: the shared budget did not answer: ${String(error)}`, { connector: vendor });
       for (const w of queue.splice(0)) w.reject(failure);
     } finally {
-      this.asking[vendor] = false;
+      this.asking.delete(vendor);
     }
   }
 
-  private pauseFor(vendor: "hubspot" | "mailchimp", headers: Headers): number {
+  private pauseFor(vendor: Vendor, headers: Headers): number {
     const retryAfter = parseRetryAfter(headers.get("retry-after"), this.now());
     if (retryAfter !== null) return retryAfter;
     // HubSpot's daily limit: until its next day starts (UTC here; HubSpot counts in the account's time zone).
