@@ -7,10 +7,16 @@ import { ActionFailure } from "./errors";
 import { HubSpotConnector } from "./hubspot";
 import type { HttpClient } from "./http-client";
 import { mailchimpAuthorization, MailchimpConnector } from "./mailchimp";
+import { PostmarkConnector } from "./postmark";
+import { SalesforceConnector } from "./salesforce";
+import { StripeConnector } from "./stripe";
 
 export interface Connectors {
   hubspot(): HubSpotConnector;
   mailchimp(): MailchimpConnector;
+  stripe(): StripeConnector;
+  salesforce(): SalesforceConnector;
+  postmark(): PostmarkConnector;
 }
 
 /** A flow that needs a disabled integration cannot succeed until it is configured: permanent. */
@@ -23,6 +29,11 @@ export function createConnectors(config: Config, http: HttpClient): Connectors {
     hubspot: () => (config.hubspot.enabled ? new HubSpotConnector(http, config.hubspot) : notConfigured("hubspot", config.hubspot.reason)),
     mailchimp: () =>
       config.mailchimp.enabled ? new MailchimpConnector(http, config.mailchimp) : notConfigured("mailchimp", config.mailchimp.reason),
+    stripe: () => (config.stripe.enabled ? new StripeConnector(http, config.stripe) : notConfigured("stripe", config.stripe.reason)),
+    // The redactor the pipeline's HttpClients audit with: it learns each access token as it is issued.
+    salesforce: () =>
+      config.salesforce.enabled ? new SalesforceConnector(http, config.salesforce, redactorFor(config)) : notConfigured("salesforce", config.salesforce.reason),
+    postmark: () => (config.postmark.enabled ? new PostmarkConnector(http, config.postmark) : notConfigured("postmark", config.postmark.reason)),
   };
 }
 

@@ -13,6 +13,14 @@ export const SANDBOX_CREDENTIALS = {
   MAILCHIMP_LIST_ID: "sandbox-list",
   MAILCHIMP_WEBHOOK_SECRET: "sandbox-mailchimp-secret",
   SHOPIFY_WEBHOOK_SECRET: "sandbox-shopify-secret",
+  STRIPE_SECRET_KEY: "sk_test_sandbox_syncwire_0000000000",
+  // The fake Salesforce answers token calls and API calls at one mount (its instance_url).
+  SALESFORCE_LOGIN_URL: `${SANDBOX_ORIGIN}/salesforce`,
+  SALESFORCE_CLIENT_ID: "sandbox-salesforce-client-id",
+  SALESFORCE_CLIENT_SECRET: "sandbox-salesforce-client-secret",
+  POSTMARK_SERVER_TOKEN: "sandbox-postmark-server-token",
+  POSTMARK_FROM: "Syncwire Sandbox <welcome@sandbox.invalid>",
+  POSTMARK_WELCOME_TEMPLATE: "welcome",
   // Not credentials, but the sandbox's CRM needs them to show the lost and unsubscribe flows.
   CRM_LOST_PROPERTY: "hs_lead_status",
   CRM_LOST_VALUE: "UNQUALIFIED",

@@ -14,6 +14,9 @@ import { SANDBOX_ORIGIN } from "./credentials";
 import { createFakeHubSpot, type FakeHubSpotState } from "./fake-hubspot";
 import { createFakeMailchimp, type FakeMailchimpState } from "./fake-mailchimp";
 import type { FakeService } from "./fake-service";
+import { createFakePostmark, type FakePostmarkState } from "./fake-postmark";
+import { createFakeSalesforce, type FakeSalesforceState } from "./fake-salesforce";
+import { createFakeStripe, type FakeStripeState } from "./fake-stripe";
 import type { HubSpotWebhookInput } from "./hubspot-webhooks";
 import type { MailchimpWebhookInput } from "./mailchimp-webhooks";
 import { retryingDispatcher, type WebhookDispatcher } from "./webhooks";
@@ -62,7 +65,7 @@ export class SandboxHost extends DurableObject<Env> {
   private async load(): Promise<Fakes> {
     if (this.fakes) return this.fakes;
     const config = getConfig(this.env);
-    const stored = await this.ctx.storage.get<Record<string, unknown>>(["hubspot", "mailchimp"]);
+    const stored = await this.ctx.storage.get<Record<string, unknown>>(["hubspot", "mailchimp", "stripe", "salesforce", "postmark"]);
     const fakes: Fakes = {};
     if (config.hubspot.enabled) {
       fakes.hubspot = createFakeHubSpot({
@@ -79,6 +82,29 @@ export class SandboxHost extends DurableObject<Env> {
         state: stored.get("mailchimp") as FakeMailchimpState | undefined,
         dispatch: this.dispatch,
         webhooks: defaultMailchimpWebhooks(config.mailchimp.webhookSecret),
+      }) as FakeService<unknown>;
+    }
+    if (config.stripe.enabled) {
+      fakes.stripe = createFakeStripe({
+        secretKey: config.stripe.secretKey,
+        state: stored.get("stripe") as FakeStripeState | undefined,
+      }) as FakeService<unknown>;
+    }
+    if (config.salesforce.enabled) {
+      fakes.salesforce = createFakeSalesforce({
+        clientId: config.salesforce.clientId,
+        clientSecret: config.salesforce.clientSecret,
+        // Token and API calls both reach this object through the sandbox origin (connectors/transport.ts).
+        instanceUrl: `${SANDBOX_ORIGIN}/salesforce`,
+        externalIdField: config.salesforce.externalIdField,
+        state: stored.get("salesforce") as FakeSalesforceState | undefined,
+      }) as FakeService<unknown>;
+    }
+    if (config.postmark.enabled) {
+      fakes.postmark = createFakePostmark({
+        serverToken: config.postmark.serverToken,
+        templates: [config.postmark.welcomeTemplate],
+        state: stored.get("postmark") as FakePostmarkState | undefined,
       }) as FakeService<unknown>;
     }
     this.fakes = fakes;

@@ -340,6 +340,7 @@ describe("a transport error whose message holds a secret", () => {
       connectorsFor: (context, audit, deadline) => {
         const connectors = deps.connectorsFor(context, audit, deadline);
         return {
+          ...connectors,
           hubspot: () => connectors.hubspot(),
           mailchimp: () => {
             throw new Error(`cannot build client for ${MAILCHIMP_BASIC} (key ${MAILCHIMP_KEY}, t=${encodeURIComponent(HUBSPOT_TOKEN)})`);

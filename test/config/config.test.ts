@@ -67,7 +67,9 @@ describe("parseConfig", () => {
     const config = parseConfig({ SANDBOX: "true" });
     expect(config.hubspot).toMatchObject({ enabled: true, baseUrl: "https://sandbox.invalid/hubspot", accessToken: SANDBOX_CREDENTIALS.HUBSPOT_ACCESS_TOKEN });
     expect(config.mailchimp).toMatchObject({ enabled: true, baseUrl: "https://sandbox.invalid/mailchimp" });
-    expect(config.salesforce.enabled).toBe(false);
+    expect(config.salesforce).toMatchObject({ enabled: true, loginUrl: "https://sandbox.invalid/salesforce", clientId: SANDBOX_CREDENTIALS.SALESFORCE_CLIENT_ID });
+    expect(config.postmark).toMatchObject({ enabled: true, baseUrl: "https://sandbox.invalid/postmark", welcomeTemplate: "welcome" });
+    expect(config.stripe).toMatchObject({ enabled: true, baseUrl: "https://sandbox.invalid/stripe" });
   });
 
   it("refuses an admin token or webhook secret under 16 characters outside sandbox mode, naming the key, never the value", () => {
