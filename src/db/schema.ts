@@ -151,4 +151,27 @@ export const conflicts = sqliteTable(
   (t) => [index("conflicts_status_created").on(t.status, t.createdAt, t.id)],
 );
 
-export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts };
+/**
+ * Effects allowed once per entity ever (a welcome email): the first event of the entity whose
+ * action claims the key owns it; the same action of any later event is done without a call.
+ */
+export const onceEffects = sqliteTable("once_effects", {
+  /** The action name and the entity key. */
+  key: text("key").primaryKey(),
+  eventId: text("event_id").notNull(),
+  createdAt: integer("created_at").notNull(),
+});
+
+/** Ids Syncwire made in one system for an entity of another (a Stripe customer for a Shopify customer). */
+export const links = sqliteTable(
+  "links",
+  {
+    kind: text("kind").notNull(),
+    key: text("key").notNull(),
+    value: text("value").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.key] })],
+);
+
+export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts, onceEffects, links };

@@ -11,20 +11,34 @@ import type { Config } from "../config";
 import type { Connectors } from "../connectors";
 import type { ActionFailure } from "../connectors/errors";
 import type { Coordinators, EntityRecord } from "../entities/directory";
-import type { InboundEvent } from "../ingest/event";
+import type { EventSource, InboundEvent } from "../ingest/event";
 import type { BulkCalls } from "../pipeline/bulk";
+import type { Links } from "../pipeline/effects";
 
 export interface ActionContext {
   event: InboundEvent;
   attempt: number;
   config: Config;
   connectors: Connectors;
+  /** Ids made in one system for an entity of another, kept for good (pipeline/effects.ts). */
+  links: Links;
 }
+
+/**
+ * How often an action's effect may happen:
+ * - `event`: once per event (the ledger's own guarantee: a done action never runs again);
+ * - `entity-ever`: once per entity, ever (a welcome email): the first event of the entity to run
+ *   it owns it, and every later event's action is done at once, without a call;
+ * - `entity`: per entity group of a queue batch, through its Durable Object (runGroup).
+ */
+export type ActionScope = "event" | "entity-ever" | "entity";
 
 export interface EventAction {
   /** Unique across flows, stable forever: it is the ledger key. */
   name: string;
-  run(ctx: ActionContext): Promise<void>;
+  scope: "event" | "entity-ever";
+  /** What the action returns is its ledger note (what it did), or nothing. */
+  run(ctx: ActionContext): Promise<string | void>;
 }
 
 export interface GroupContext {
@@ -61,15 +75,28 @@ export type GroupOutcome =
 
 export interface EntityAction {
   name: string;
+  scope: "entity";
   runGroup(ctx: GroupContext): Promise<GroupOutcome>;
 }
 
 export type FlowAction = EventAction | EntityAction;
 
-export const isEntityAction = (action: FlowAction): action is EntityAction => "runGroup" in action;
+export const isEntityAction = (action: FlowAction): action is EntityAction => action.scope === "entity";
 
+/** What starts a flow: events of one source and of these types, when `when` agrees. */
+export interface Trigger {
+  source: EventSource;
+  types: readonly string[];
+  when?(event: InboundEvent, config: Config): boolean;
+}
+
+/**
+ * A flow as data: its triggers, and its actions, each recorded and retried on its own. The
+ * event's entity key (`customer:<id>`, `contact:<id>`) is set at ingest by its source's parser.
+ * Adding a flow is one module exporting a Flow, plus its line in registry.ts.
+ */
 export interface Flow {
   name: string;
-  matches(event: InboundEvent, config: Config): boolean;
-  actions: FlowAction[];
+  triggers: readonly Trigger[];
+  actions: readonly FlowAction[];
 }

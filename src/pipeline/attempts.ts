@@ -11,6 +11,7 @@ import type { EntityRecord } from "../entities/directory";
 import type { EventAction } from "../flows/types";
 import type { InboundEvent } from "../ingest/event";
 import { log } from "../observability/log";
+import { claimOnce, d1Links } from "./effects";
 import type { ActionUpdate, DeadLetterRecord, LedgerRow } from "./ledger";
 import type { EventMessage } from "./message";
 import type { PipelineDeps } from "./process";
@@ -45,8 +46,18 @@ export async function attempt(deps: PipelineDeps, message: EventMessage, flowAct
   const started = deps.now();
   const context: CallContext = { eventId: event.id, entityKey: event.entityKey, action, attempt: attemptNumber };
   try {
-    await flowAction.run({ event, attempt: attemptNumber, config: deps.config, connectors: deps.connectorsFor(context, audit, deadline) });
-    return done(deps, event, action, attemptNumber, started, null);
+    if (flowAction.scope === "entity-ever" && event.entityKey) {
+      const owner = await claimOnce(deps.db, `${action}\u0000${event.entityKey}`, event.id, started);
+      if (owner !== event.id) return done(deps, event, action, attemptNumber, started, `already done for ${event.entityKey} (by event ${owner})`);
+    }
+    const note = await flowAction.run({
+      event,
+      attempt: attemptNumber,
+      config: deps.config,
+      connectors: deps.connectorsFor(context, audit, deadline),
+      links: d1Links(deps.db, deps.now),
+    });
+    return done(deps, event, action, attemptNumber, started, note ?? null);
   } catch (error) {
     // No capacity in a vendor's shared budget: a wait, not an attempt (CONTRACT 4.11).
     if (isCapacityFailure(error)) return givenBack(deps, event, action, attemptNumber, capacityWait(error), error.message);

@@ -123,6 +123,7 @@ const SQL = {
   // without a claim (a claim that found nothing due) only recomputes the status from the rows,
   // keeping the "invalid" and the error text that the settles wrote.
   setEventStatus: `UPDATE events SET status = CASE
+      WHEN NOT EXISTS (SELECT 1 FROM actions WHERE event_id = ?1) THEN 'ignored'
       WHEN EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND state IN ('pending', 'running', 'failed')) THEN 'retrying'
       WHEN ?2 = 1 OR (?5 IS NULL AND status = 'invalid') THEN 'invalid'
       WHEN EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND state = 'dead') THEN 'dead'

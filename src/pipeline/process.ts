@@ -198,7 +198,9 @@ async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, cl
   }
   if (routed.length === 0 && claim.actions.length === 0) {
     log("event_ignored", { ...where, type: event.type });
-    return { decision: { kind: "ack", status: "ignored" }, settlement: null };
+    // A replay's claim marked the event processing: its status is written back (ignored).
+    const settlement = message.replay ? emptySettlement(event.id, { status: { invalid: false, lastError: null } }) : null;
+    return { decision: { kind: "ack", status: "ignored" }, settlement };
   }
   const now = deps.now();
   if (claim.due.length === 0) {

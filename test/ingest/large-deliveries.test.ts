@@ -16,7 +16,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createCrmContact, mailchimpMember, resetSandbox } from "../support/sandbox";
+import { createCrmContact, mailchimpMember, resetSandbox, sandboxFetch } from "../support/sandbox";
 import { eventIdsOf, multiByteText, storedPayloadText, threeByteText, utf8Size, waitForEvents } from "../support/large";
 import { hubspotEvent, mailchimpForm, mailchimpRequest, signedHubSpot, signedShopify } from "../support/webhooks";
 
@@ -169,8 +169,10 @@ describe("Shopify and Mailchimp deliveries over a message's size", () => {
 
     const [id] = await accepted(await send(await signedShopify(body)), 1);
     const row = (await waitForEvents([id!], ["done", "ignored", "retrying", "dead", "invalid"])).get(id!)!;
-    // No flow handles orders yet: the event is recorded, with nothing to do.
-    expect(row.status).toBe("ignored");
+    // The fan-out ran on it: the customer's 18-digit id reached Salesforce exactly.
+    expect(row.status).toBe("done");
+    const salesforce = (await (await sandboxFetch("/salesforce/_sandbox/requests")).json()) as { requests: { method: string; path: string }[] };
+    expect(salesforce.requests.some((r) => r.method === "PATCH" && r.path.endsWith("/sobjects/Contact/Shopify_Customer_Id__c/115310627314723954"))).toBe(true);
     expect(row.payload_ref).toBe(`payloads/${id}.json`);
     const stored = await storedPayloadText(row);
     expect(JSON.parse(stored)).toEqual(order);

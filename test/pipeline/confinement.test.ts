@@ -40,10 +40,16 @@ describe("a ledger row whose action no flow routes any more", () => {
 describe("flow code that throws outside an action", () => {
   const bomb = (eventId: string): Flow => ({
     name: "bomb",
-    matches: (event) => {
-      if (event.id === eventId) throw new Error("a bug in a flow's matcher");
-      return false;
-    },
+    triggers: [
+      {
+        source: "hubspot",
+        types: ["contact.creation"],
+        when: (event) => {
+          if (event.id === eventId) throw new Error("a bug in a flow's matcher");
+          return false;
+        },
+      },
+    ],
     actions: [],
   });
 

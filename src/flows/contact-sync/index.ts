@@ -26,8 +26,12 @@ export const CONTACT_SYNC_ACTION = "contact-sync.apply";
 
 export const contactSync: Flow = {
   name: "contact-sync",
-  matches: (event, config) => isContactEvent(event, config.crm),
-  actions: [{ name: CONTACT_SYNC_ACTION, runGroup }],
+  triggers: [
+    { source: "hubspot", types: ["contact.creation", "contact.deletion", "contact.propertyChange"], when: (event, config) => isContactEvent(event, config.crm) },
+    { source: "mailchimp", types: ["subscribe", "unsubscribe", "profile", "upemail", "cleaned"] },
+    { source: "syncwire", types: ["conflict.resolve"] },
+  ],
+  actions: [{ name: CONTACT_SYNC_ACTION, scope: "entity", runGroup }],
 };
 
 /** The contact a group belongs to, with what the CRM was read or made to hold. */
