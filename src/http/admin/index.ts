@@ -10,6 +10,7 @@ import { errorResponse } from "../../errors";
 import type { AppEnv } from "../app-env";
 import { requireAdmin } from "./auth";
 import { registerConflicts } from "./conflicts";
+import { registerEvents } from "./events";
 import { invalidRequestHook } from "./responses";
 
 // The admin bodies are a few small fields; 64 KiB leaves room and stops a large body before it is read.
@@ -37,7 +38,7 @@ base.onError((error) => {
   throw error;
 });
 
-export const api = registerConflicts(base);
+export const api = registerEvents(registerConflicts(base));
 
 /**
  * The OpenAPI 3.1 document of the /api routes, paths as served (`/api/conflicts`).
@@ -52,6 +53,9 @@ export function openApiDocument() {
   return new OpenAPIHono<AppEnv>().route("/api", api).getOpenAPI31Document({
     openapi: "3.1.0",
     info: { title: "Syncwire operations API", version: "0.1.0", description: "Every route needs `Authorization: Bearer <ADMIN_TOKEN>`." },
-    tags: [{ name: "conflicts", description: "Fields both systems changed, under the escalate policy" }],
+    tags: [
+      { name: "events", description: "Inbound events, their actions, the calls made for them, and replay" },
+      { name: "conflicts", description: "Fields both systems changed, under the escalate policy" },
+    ],
   });
 }
