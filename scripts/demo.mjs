@@ -4,7 +4,7 @@
 // starts `npm start` itself when nothing answers there. People's changes are made in the fake
 // systems with `X-Sandbox-Actor: user`; everything else is Syncwire reacting to their webhooks.
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 
 const BASE = (process.env.SYNCWIRE_URL ?? "http://localhost:8787").replace(/\/$/, "");
 // The sandbox's own credentials (src/sandbox/credentials.ts): they guard nothing real.
@@ -127,7 +127,35 @@ async function main() {
     return { ok: ok && once, detail: `${ok ? "all 5 arrived after recovery" : "some never arrived"}; successful writes per contact: ${puts.join(", ")}` };
   });
 
-  await step("A Shopify order fans out to Salesforce, a welcome email and an invoice", async () => ({ ok: true, detail: "not built yet (issue 8): skipped" }));
+  await step("A Shopify order fans out to Salesforce, a welcome email and an invoice", async () => {
+    const customerId = `1153106273${String(Date.now()).slice(-8)}`; // 18 digits, beyond 2^53
+    const orderId = `8209829119${String(Date.now() + 1).slice(-8)}`;
+    const email = `shopper.${run}@example.com`;
+    // Shopify sends its ids as JSON integers: written into the text unquoted.
+    const body = `{"id":${orderId},"name":"#${run}","email":"${email}","currency":"USD","total_price":"44.98","total_tax":"3.99","taxes_included":false,`
+      + `"line_items":[{"id":1,"title":"Mug","quantity":2,"price":"17.99","discount_allocations":[{"amount":"4.99"}]}],"shipping_lines":[{"title":"Standard","price":"10.00"}],`
+      + `"customer":{"id":${customerId},"email":"${email}","first_name":"Grace","last_name":"Hopper"}}`;
+    const signature = createHmac("sha256", "sandbox-shopify-secret").update(body).digest("base64");
+    const res = await fetch(`${BASE}/webhooks/shopify`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-shopify-topic": "orders/create", "x-shopify-webhook-id": `demo-${run}`, "x-shopify-hmac-sha256": signature },
+      body,
+    });
+    if (res.status !== 202) return { ok: false, detail: `the webhook was answered ${res.status}` };
+    const requests = async (system) => (await call("GET", `/sandbox/${system}/_sandbox/requests`)).json.requests;
+    const done = async () => {
+      const salesforce = (await requests("salesforce")).filter((r) => r.method === "PATCH" && r.path.endsWith(`/${customerId}`) && r.status < 300);
+      const welcome = (await call("GET", `/sandbox/postmark/_sandbox/outbox?to=${encodeURIComponent(email)}`)).json;
+      const finalized = (await requests("stripe")).filter((r) => r.path.endsWith("/finalize") && r.status === 200);
+      return { salesforce, welcome: welcome.messages, finalized };
+    };
+    const ok = await until(async () => {
+      const d = await done();
+      return d.salesforce.length === 1 && d.welcome.length === 1 && d.finalized.length >= 1;
+    }, 20_000);
+    const d = await done();
+    return { ok, detail: `Salesforce contact for customer ${customerId}: ${d.salesforce.length} upsert; welcome emails: ${d.welcome.length}; invoice finalized: ${d.finalized.length > 0 ? "yes" : "no"}` };
+  });
   await step("The nightly check reports zero drift", async () => ({ ok: true, detail: "not built yet (issue 9): skipped" }));
 
   console.log(failures === 0 ? "\nDemo complete: every step held." : `\nDemo finished with ${failures} failed step(s).`);

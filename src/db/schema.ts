@@ -160,6 +160,8 @@ export const onceEffects = sqliteTable("once_effects", {
   key: text("key").primaryKey(),
   eventId: text("event_id").notNull(),
   createdAt: integer("created_at").notNull(),
+  /** Set with the owner's action settling done: from then on nobody makes the effect again. */
+  doneAt: integer("done_at"),
 });
 
 /** Ids Syncwire made in one system for an entity of another (a Stripe customer for a Shopify customer). */

@@ -46,9 +46,10 @@ export async function attempt(deps: PipelineDeps, message: EventMessage, flowAct
   const started = deps.now();
   const context: CallContext = { eventId: event.id, entityKey: event.entityKey, action, attempt: attemptNumber };
   try {
-    if (flowAction.scope === "entity-ever" && event.entityKey) {
-      const owner = await claimOnce(deps.db, `${action}\u0000${event.entityKey}`, event.id, started);
-      if (owner !== event.id) return done(deps, event, action, attemptNumber, started, `already done for ${event.entityKey} (by event ${owner})`);
+    const onceKey = flowAction.scope === "entity-ever" && event.entityKey ? `${action}\u0000${event.entityKey}` : null;
+    if (onceKey) {
+      const { owner, done: made } = await claimOnce(deps.db, onceKey, event.id, started);
+      if (made || owner !== event.id) return done(deps, event, action, attemptNumber, started, `already done for ${event.entityKey} (by event ${owner})`);
     }
     const note = await flowAction.run({
       event,
@@ -57,7 +58,9 @@ export async function attempt(deps: PipelineDeps, message: EventMessage, flowAct
       connectors: deps.connectorsFor(context, audit, deadline),
       links: d1Links(deps.db, deps.now),
     });
-    return done(deps, event, action, attemptNumber, started, note ?? null);
+    const result = done(deps, event, action, attemptNumber, started, note ?? null);
+    if (onceKey) result.update.onceDone = onceKey;
+    return result;
   } catch (error) {
     // No capacity in a vendor's shared budget: a wait, not an attempt (CONTRACT 4.11).
     if (isCapacityFailure(error)) return givenBack(deps, event, action, attemptNumber, capacityWait(error), error.message);

@@ -1,22 +1,27 @@
 /**
  * What some actions keep in D1 beside the ledger:
  * - once-ever effects (a flow action with scope `entity-ever`): the first event of an entity to
- *   run the action owns it; a retry or replay of that event runs it again (its own effect is
- *   idempotent or not yet made), any other event's is done without a call;
+ *   run the action owns it; a retry of that event runs it again until it is done (the effect is
+ *   marked done with the action's settle), after which no event makes it again, not even a
+ *   replay of the owner with ?all=true; any other event's action is done without a call;
  * - links: ids one system gave an entity of another (the Stripe customer of a Shopify
  *   customer), kept for good, where a vendor's idempotency keys last only a day.
  * Each is one D1 round trip.
  */
 import type { Db } from "./ledger";
 
-/** The event that owns the effect `key`: this one if nobody did before. */
-export async function claimOnce(db: Db, key: string, eventId: string, now: number): Promise<string> {
+/**
+ * The event that owns the effect `key` (this one if nobody did before), and whether the effect
+ * was made: it is marked done in the same D1 batch that settles its action as done.
+ */
+export async function claimOnce(db: Db, key: string, eventId: string, now: number): Promise<{ owner: string; done: boolean }> {
   const d1 = db.$client;
-  const [, owner] = await d1.batch([
+  const [, row] = await d1.batch([
     d1.prepare(`INSERT INTO once_effects (key, event_id, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`).bind(key, eventId, now),
-    d1.prepare(`SELECT event_id FROM once_effects WHERE key = ?`).bind(key),
+    d1.prepare(`SELECT event_id, done_at FROM once_effects WHERE key = ?`).bind(key),
   ]);
-  return (owner?.results[0] as { event_id: string } | undefined)?.event_id ?? eventId;
+  const found = row?.results[0] as { event_id: string; done_at: number | null } | undefined;
+  return { owner: found?.event_id ?? eventId, done: found?.done_at !== null && found?.done_at !== undefined };
 }
 
 export interface Links {

@@ -130,6 +130,8 @@ const SQL = {
       ELSE 'done' END,
     last_error = CASE WHEN ?5 IS NULL THEN last_error ELSE ?3 END, updated_at = ?4
     WHERE id = ?1 AND (?5 IS NULL OR EXISTS (SELECT 1 FROM actions WHERE event_id = ?1 AND claim_token = ?5 AND state <> 'running'))`,
+  // The effect happened: no replay of its owner (not even ?all=true) makes it again.
+  onceDone: `UPDATE once_effects SET done_at = ? WHERE key = ? AND event_id = ? AND done_at IS NULL`,
   insertDeadLetter: `INSERT INTO dead_letters (id, event_id, action, source, reason, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 } as const;
 
@@ -203,6 +205,8 @@ export interface ActionUpdate {
   note?: string | null;
   /** The attempt never started (its entity was busy): its count is given back. */
   uncount?: boolean;
+  /** A once-ever effect this attempt made (its once_effects key): marked done with the action. */
+  onceDone?: string;
 }
 
 export interface DeadLetterRecord {
@@ -239,6 +243,7 @@ function settleStatements(d1: D1Database, s: Settlement, now: number): D1Prepare
     statements.push(d1.prepare(SQL.setActionState).bind(u.state, u.lastError, u.lastStatus, u.nextAttemptAt, u.note ?? null, u.uncount ? 1 : 0, now, s.eventId, u.action, s.token));
     const letter = s.deadLetters.find((d) => d.action === u.action);
     if (letter) statements.push(d1.prepare(SQL.insertDeadLetterIfSettled).bind(letter.id, letter.eventId, letter.action, letter.source, letter.reason, now, s.token));
+    if (u.onceDone && u.state === "done") statements.push(d1.prepare(SQL.onceDone).bind(now, u.onceDone, s.eventId));
   }
   if (s.status !== null) statements.push(d1.prepare(SQL.setEventStatus).bind(s.eventId, s.status.invalid ? 1 : 0, s.status.lastError, now, s.token));
   if (s.entity) statements.push(...recordStatements(d1, s.entity, now));

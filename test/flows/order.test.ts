@@ -3,7 +3,9 @@
  * total_price, whatever the currency, discounts, shipping and tax; what makes an order invalid.
  */
 import { describe, expect, it } from "vitest";
-import { parseOrder } from "../../src/flows/order-fanout/order";
+import { invoiceOf, parseOrder } from "../../src/flows/order-fanout/order";
+
+const invoice = (payload: unknown) => invoiceOf(parseOrder(payload));
 import { parseJsonLossless } from "../../src/ingest/json";
 
 const base = {
@@ -19,7 +21,7 @@ const sum = (lines: { amount: number }[]) => lines.reduce((n, l) => n + l.amount
 
 describe("invoice lines", () => {
   it("prices each line less its discounts, then shipping after its discount, then tax: the order's total exactly", () => {
-    const order = parseOrder({
+    const order = invoice({
       ...base,
       total_price: "59.93",
       total_tax: "4.44",
@@ -40,13 +42,13 @@ describe("invoice lines", () => {
   });
 
   it("keeps yen whole (a zero-decimal currency), and adds no tax line when prices include it", () => {
-    const order = parseOrder({ ...base, currency: "JPY", taxes_included: true, total_tax: "91", total_price: "1000", line_items: [{ title: "Tea", quantity: 1, price: "1000" }] });
+    const order = invoice({ ...base, currency: "JPY", taxes_included: true, total_tax: "91", total_price: "1000", line_items: [{ title: "Tea", quantity: 1, price: "1000" }] });
     expect(order.lines).toEqual([{ description: "Tea", amount: 1000 }]);
     expect(order.total).toBe(1000);
   });
 
   it("says by how much Shopify's figures miss the total (an order-level discount allocated to no line), so the invoice still totals the order", () => {
-    const order = parseOrder({ ...base, total_price: "15.00", line_items: [{ title: "Mug", quantity: 1, price: "20.00" }] });
+    const order = invoice({ ...base, total_price: "15.00", line_items: [{ title: "Mug", quantity: 1, price: "20.00" }] });
     expect(order.lines.at(-1)).toEqual({ description: "Order discount", amount: -500 });
     expect(sum(order.lines)).toBe(1500);
   });
@@ -62,12 +64,16 @@ describe("invoice lines", () => {
 });
 
 describe("what the fan-out cannot invoice", () => {
+  it("leaves the customer readable when only the amounts are wrong (the Contact and the welcome need no amounts)", () => {
+    expect(parseOrder({ ...base, currency: "JPY", total_price: "10.5", line_items: [] }).customerId).toBe("207119551");
+  });
+
   const line = [{ title: "x", quantity: 1, price: "1.00" }];
   it.each([
     ["no currency", { ...base, currency: undefined, total_price: "1.00", line_items: line }],
     ["a yen amount with decimals", { ...base, currency: "JPY", total_price: "10.5", line_items: [] }],
     ["an amount that is not a number", { ...base, total_price: "ten", line_items: line }],
-  ])("%s: invalid, never retried", (_, payload) => {
-    expect(() => parseOrder(payload)).toThrowError(expect.objectContaining({ kind: "invalid" }));
+  ])("%s: the invoice is invalid, never retried", (_, payload) => {
+    expect(() => invoice(payload)).toThrowError(expect.objectContaining({ kind: "invalid" }));
   });
 });

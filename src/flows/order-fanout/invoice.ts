@@ -10,12 +10,14 @@
  */
 import type { StripeConnector, StripeInvoice } from "../../connectors/stripe";
 import type { Links } from "../../pipeline/effects";
-import type { Order } from "./order";
+import { invoiceOf, type Order } from "./order";
 
 /** A Stripe Idempotency-Key: what it is for, and the Shopify ids that make it unique. */
 const key = (...parts: string[]) => `syncwire:${parts.join(":")}`;
 
 export async function invoiceOrder(order: Order, stripe: StripeConnector, links: Links): Promise<string> {
+  // First: an amount the currency cannot carry makes this action invalid before any call.
+  const { lines } = invoiceOf(order);
   const customer = await customerOf(order, stripe, links);
   const linked = await links.get("stripe-invoice", order.id);
   let invoice: StripeInvoice;
@@ -34,7 +36,7 @@ export async function invoiceOrder(order: Order, stripe: StripeConnector, links:
 
   // Lines already on the draft (an earlier attempt's): by the line number in their metadata.
   const present = new Set(invoice.lines.data.map((l) => (l as { metadata?: Record<string, string> }).metadata?.syncwire_line).filter((n): n is string => n !== undefined));
-  for (const [i, line] of order.lines.entries()) {
+  for (const [i, line] of lines.entries()) {
     if (present.has(String(i))) continue;
     await stripe.createInvoiceItem(
       { customer, invoice: invoice.id, amount: line.amount, currency: order.currency.toLowerCase(), description: line.description, metadata: { shopify_order_id: order.id, syncwire_line: String(i) } },

@@ -57,7 +57,14 @@ export interface Order {
   lastName: string | null;
   /** Upper case, as Stripe and Shopify both accept it. */
   currency: string;
-  /** In the currency's smallest unit. */
+  /** The order as Shopify sent it, for its invoice (invoiceOf). */
+  raw: ShopifyOrder;
+}
+
+type ShopifyOrder = z.infer<typeof ShopifyOrder>;
+
+/** The order's invoice, in the smallest unit of its currency. */
+export interface Invoice {
   total: number;
   lines: InvoiceLine[];
 }
@@ -73,7 +80,25 @@ export function parseOrder(payload: unknown): Order {
   const parsed = ShopifyOrder.safeParse(payload);
   if (!parsed.success) throw new ActionFailure("invalid", `the order lacks what the fan-out needs: ${describeIssues(parsed.error)}`);
   const o = parsed.data;
-  const currency = o.currency.toUpperCase();
+  const name = (value: string | null | undefined) => (value && value.trim() !== "" ? value.trim() : null);
+  return {
+    id: idString(o.id)!,
+    name: o.name ?? `#${idString(o.id)}`,
+    customerId: o.customer ? idString(o.customer.id) : null,
+    email: name(o.customer?.email) ?? name(o.email) ?? name(o.contact_email),
+    firstName: name(o.customer?.first_name) ?? name(o.billing_address?.first_name),
+    lastName: name(o.customer?.last_name) ?? name(o.billing_address?.last_name),
+    currency: o.currency.toUpperCase(),
+    raw: o,
+  };
+}
+
+/**
+ * The order's invoice lines. Only the invoice needs the amounts: one its currency cannot carry
+ * makes the invoice invalid, not the order's other actions.
+ */
+export function invoiceOf(order: Order): Invoice {
+  const { raw: o, currency } = order;
   const minor = (amount: string | null | undefined) => {
     if (!amount) return 0;
     try {
@@ -83,7 +108,6 @@ export function parseOrder(payload: unknown): Order {
       throw new ActionFailure("invalid", `the order's amount ${amount} ${currency} cannot be invoiced: ${error instanceof Error ? error.message : String(error)}`);
     }
   };
-  const name = (value: string | null | undefined) => (value && value.trim() !== "" ? value.trim() : null);
 
   const lines: InvoiceLine[] = o.line_items.map((item) => {
     const allocated = item.discount_allocations?.length ? item.discount_allocations.reduce((sum, d) => sum + minor(d.amount), 0) : minor(item.total_discount);
@@ -97,16 +121,5 @@ export function parseOrder(payload: unknown): Order {
   const total = minor(o.total_price);
   const difference = total - lines.reduce((sum, l) => sum + l.amount, 0);
   if (difference !== 0) lines.push({ description: difference < 0 ? "Order discount" : "Order adjustment", amount: difference });
-
-  return {
-    id: idString(o.id)!,
-    name: o.name ?? `#${idString(o.id)}`,
-    customerId: o.customer ? idString(o.customer.id) : null,
-    email: name(o.customer?.email) ?? name(o.email) ?? name(o.contact_email),
-    firstName: name(o.customer?.first_name) ?? name(o.billing_address?.first_name),
-    lastName: name(o.customer?.last_name) ?? name(o.billing_address?.last_name),
-    currency,
-    total,
-    lines,
-  };
+  return { total, lines };
 }

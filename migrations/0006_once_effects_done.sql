@@ -1,0 +1,1 @@
+ALTER TABLE `once_effects` ADD `done_at` integer;
