@@ -180,7 +180,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Polls until `done()` or the deadline; returns whether it got there. */
-async function waitFor(done: () => boolean | Promise<boolean>, deadline: number, everyMs = 10): Promise<boolean> {
+export async function waitFor(done: () => boolean | Promise<boolean>, deadline: number, everyMs = 10): Promise<boolean> {
   while (performance.now() < deadline) {
     if (await done()) return true;
     await sleep(everyMs);
@@ -253,7 +253,7 @@ async function ledgerCounts(worker: LocalWorker) {
   };
 }
 
-async function readMeter(worker: LocalWorker): Promise<BindingMeter> {
+export async function readMeter(worker: LocalWorker): Promise<BindingMeter> {
   const response = await fetch(`${worker.url}/__bench/meter`);
   return (await response.json()) as BindingMeter;
 }
@@ -352,7 +352,7 @@ async function vendorFigures(fakes: VendorFakes, start: PhaseStart, events: numb
 }
 
 /** Waits (up to 15 s) until `events` events are settled in the ledger and every message written is acked. */
-async function waitSettled(worker: LocalWorker, events: number): Promise<{ ledger: LedgerCounts; meter: BindingMeter; settledMs: number }> {
+export async function waitSettled(worker: LocalWorker, events: number): Promise<{ ledger: LedgerCounts; meter: BindingMeter; settledMs: number }> {
   const started = performance.now();
   let ledger = await ledgerCounts(worker);
   let meter = await readMeter(worker);

@@ -37,6 +37,36 @@ export function workerVars(hubspotUrl: string, mailchimpUrl: string): Record<str
   };
 }
 
+/** The Shopify fan-out's credentials (bench/orders.ts): shared by the worker and the fakes. */
+export const ORDER_CREDENTIALS = {
+  shopifySecret: "bench-shopify-webhook-secret-0123",
+  salesforceClientId: "bench-salesforce-client-id",
+  salesforceClientSecret: "bench-salesforce-client-secret",
+  postmarkToken: "bench-postmark-server-token",
+  postmarkFrom: "Syncwire Shop <orders@shop.example.com>",
+  welcomeTemplate: "welcome",
+  stripeKey: "sk_test_bench_syncwire_0123456789",
+};
+
+/** Non-sandbox vars with Shopify on and Salesforce, Postmark and Stripe pointed at the local fakes (order-fakes.ts). */
+export function orderWorkerVars(urls: { salesforce: string; postmark: string; stripe: string }): Record<string, string> {
+  const c = ORDER_CREDENTIALS;
+  return {
+    SANDBOX: "false",
+    ADMIN_TOKEN: "bench-admin-token-0123456789",
+    SHOPIFY_WEBHOOK_SECRET: c.shopifySecret,
+    SALESFORCE_LOGIN_URL: urls.salesforce,
+    SALESFORCE_CLIENT_ID: c.salesforceClientId,
+    SALESFORCE_CLIENT_SECRET: c.salesforceClientSecret,
+    POSTMARK_SERVER_TOKEN: c.postmarkToken,
+    POSTMARK_BASE_URL: urls.postmark,
+    POSTMARK_FROM: c.postmarkFrom,
+    POSTMARK_WELCOME_TEMPLATE: c.welcomeTemplate,
+    STRIPE_SECRET_KEY: c.stripeKey,
+    STRIPE_BASE_URL: urls.stripe,
+  };
+}
+
 // ---- cleanup ----------------------------------------------------------------------------
 
 const open = new Set<() => Promise<void>>();

@@ -6,6 +6,8 @@ import type { CpuShare } from "./cpu";
 import type { EmailToCrmResult, EndToEndResult, VendorFigures } from "./end-to-end";
 import { ROOT } from "./harness";
 import type { IngestFigures, IngestResult } from "./ingest";
+import type { OrdersResult } from "./orders";
+import { ordersGoals, renderOrders } from "./orders-report";
 
 export interface Goal {
   name: string;
@@ -25,6 +27,8 @@ export interface Results {
   endToEnd: EndToEndResult[];
   /** CRM -> email with one call per event (BULK_CALLS=false) under the same limits, for comparison. */
   oneCallPerEvent: EndToEndResult;
+  /** The Shopify fan-out (issue 8), STRIPE_RATE_LIMIT raised; null when not run. */
+  orders: OrdersResult | null;
   /** From the +0 ms run: phase (a), and phase (b) when it ran. */
   billingPerEvent: { crmToEmail: BillingPerEvent; emailToCrm: BillingPerEvent | null };
   goals: Goal[];
@@ -34,7 +38,7 @@ export interface Results {
 /** The bar's "no 429 storm": at most one 429 from each vendor in the phase (none after a first one). */
 const STORM = 1;
 
-export function checkGoals(ingest: IngestResult, runs: EndToEndResult[], oneCall: EndToEndResult): Goal[] {
+export function checkGoals(ingest: IngestResult, runs: EndToEndResult[], oneCall: EndToEndResult, orders: OrdersResult | null): Goal[] {
   const at = (ms: number, inFlight: number) => runs.find((r) => r.settings.mailchimpLatencyMs === ms && r.settings.outboundConcurrency === inFlight);
   const fixed = (n: number) => Math.round(n * 100) / 100;
   // An end-to-end goal counts only through the Durable Object: a phase that made no request to one did not take the path measured.
@@ -136,6 +140,8 @@ export function checkGoals(ingest: IngestResult, runs: EndToEndResult[], oneCall
       value: runs.map((r) => (r.emailToCrm ? `${r.emailToCrm.delivery.contactsExactlyOnce}/${r.settings.contacts}` : "not run")).join(", "),
       pass: runs.some((r) => r.emailToCrm) && runs.every((r) => !r.emailToCrm || (r.emailToCrm.delivery.exactlyOnce && !r.emailToCrm.timedOut)),
     },
+    // Issue 8's bar: the Shopify fan-out at +0 ms, and every order's effects exactly once.
+    ...ordersGoals(orders),
   ];
 }
 
@@ -309,6 +315,7 @@ export function renderTable(r: Results): string {
     detail(`CRM->email one call per event +${one.settings.mailchimpLatencyMs} ms, ${one.settings.outboundConcurrency} in flight`, one.meter);
     out.push("");
   }
+  if (r.orders) out.push(renderOrders(r.orders), "");
   const a = r.billingPerEvent.crmToEmail;
   const c = r.billingPerEvent.emailToCrm;
   const both = (pick: (b: BillingPerEvent) => string): string[] => [pick(a), c ? pick(c) : "not run"];
