@@ -100,6 +100,42 @@ export const StripeInvoice = z.looseObject({
 });
 export type StripeInvoice = z.infer<typeof StripeInvoice>;
 
+/**
+ * A page of a Stripe list endpoint: newest first, `has_more` when older objects follow; the next
+ * page starts after the last object's id (`starting_after`). https://docs.stripe.com/api/pagination
+ */
+export interface StripeList<T> {
+  object: "list";
+  data: T[];
+  has_more: boolean;
+  url: string;
+}
+
+const stripeList = <T>(item: z.ZodType<T>) => z.looseObject({ object: z.literal("list"), data: z.array(item), has_more: z.boolean(), url: z.string() });
+
+/** Stripe's page sizes: 1 to 100 (its default, when none is asked, is 10). */
+export const MAX_LIST_LIMIT = 100;
+
+export type InvoiceStatus = StripeInvoice["status"];
+
+/** GET /v1/invoices: the customer's invoices (https://docs.stripe.com/api/invoices/list). */
+export interface ListInvoicesInput {
+  customer: string;
+  status?: InvoiceStatus;
+  /** 1 to 100. */
+  limit: number;
+  /** The last id of the previous page, for the next one. */
+  startingAfter?: string;
+}
+
+/** GET /v1/customers: customers by email, which Stripe compares case-sensitively (https://docs.stripe.com/api/customers/list). */
+export interface ListCustomersInput {
+  email: string;
+  /** 1 to 100. */
+  limit: number;
+  startingAfter?: string;
+}
+
 export interface CustomerInput {
   email: string;
   name?: string;
@@ -211,8 +247,19 @@ export class StripeConnector {
 
   /** GET /v1/invoices/{id}. */
   async getInvoice(id: string): Promise<StripeInvoice> {
-    const { data } = await this.http.call({ connector: "stripe", method: "GET", url: this.url(`/v1/invoices/${encodeURIComponent(id)}`), headers: this.headers(), schema: StripeInvoice });
-    return data;
+    return this.get(`/v1/invoices/${encodeURIComponent(id)}`, {}, StripeInvoice);
+  }
+
+  /** GET /v1/invoices?customer=&status=&limit=&starting_after=: one page, newest first. */
+  async listInvoices(input: ListInvoicesInput): Promise<StripeList<StripeInvoice>> {
+    const params = { customer: input.customer, status: input.status, limit: checkLimit(input.limit), starting_after: input.startingAfter };
+    return this.get("/v1/invoices", params, stripeList(StripeInvoice));
+  }
+
+  /** GET /v1/customers?email=&limit=&starting_after=: one page, newest first. */
+  async listCustomers(input: ListCustomersInput): Promise<StripeList<StripeCustomer>> {
+    const params = { email: input.email, limit: checkLimit(input.limit), starting_after: input.startingAfter };
+    return this.get("/v1/customers", params, stripeList(StripeCustomer));
   }
 
   private url(path: string): string {
@@ -221,6 +268,12 @@ export class StripeConnector {
 
   private headers(): Record<string, string> {
     return { authorization: `Bearer ${this.config.secretKey}`, "stripe-version": STRIPE_API_VERSION };
+  }
+
+  private async get<T>(path: string, params: Params, schema: z.ZodType<T>): Promise<T> {
+    const query = stripeForm(params).toString();
+    const { data } = await this.http.call({ connector: "stripe", method: "GET", url: this.url(query === "" ? path : `${path}?${query}`), headers: this.headers(), schema });
+    return data;
   }
 
   private async post<T>(path: string, params: Params, idempotencyKey: string, schema: z.ZodType<T>): Promise<T> {
@@ -249,4 +302,11 @@ export class StripeConnector {
       throw error;
     }
   }
+}
+
+function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new ActionFailure("permanent", `stripe: a list limit is 1 to ${MAX_LIST_LIMIT} (got ${limit})`, { connector: "stripe" });
+  }
+  return limit;
 }

@@ -1,4 +1,5 @@
-// Fake Stripe API (v1): customers, invoices, invoice items, finalize. Written to docs.stripe.com/api:
+// Fake Stripe API (v1): customers, invoices, invoice items, finalize, and the customer and invoice
+// lists (GET /v1/customers?email=, GET /v1/invoices?customer=&status=). Written to docs.stripe.com/api:
 // secret-key auth (`Authorization: Bearer sk_…`, or Basic with the key as user name), form-encoded
 // bodies (stripe-form.ts), `{error: {type, code, message, param}}` errors, the `Stripe-Version`
 // header (the account's default version when absent; recorded in the request log), and idempotent
@@ -19,6 +20,8 @@ import {
   createInvoiceItem,
   finalizeInvoice,
   getInvoice,
+  listCustomers,
+  listInvoices,
   renderCustomer,
   renderInvoice,
   renderInvoiceItem,
@@ -141,7 +144,10 @@ export function createFakeStripe(opts: FakeStripeOptions): FakeService<FakeStrip
         const type = request.headers.get("content-type") ?? "(none)";
         return stripeErrorResponse(400, { type: "invalid_request_error", message: `Invalid request: unsupported Content-Type ${type}. Stripe takes application/x-www-form-urlencoded bodies.` }, headers);
       }
-      const params = isPost ? (meta.form ?? {}) : {};
+      // A GET's parameters are its query string, in the same bracketed encoding as a form body.
+      const query = isPost ? null : parseStripeForm(url.search.slice(1));
+      if (typeof query === "string") return stripeErrorResponse(400, { type: "invalid_request_error", message: query }, headers);
+      const params = isPost ? (meta.form ?? {}) : (query ?? {});
       const endpoint = route(request.method, pathSegments(url.pathname));
       if (endpoint === null) {
         const message = `Unrecognized request URL (${request.method}: ${url.pathname}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`;
@@ -199,6 +205,7 @@ function route(method: string, segments: string[]): Endpoint | null {
   switch (collection) {
     case "customers":
       if (method === "POST" && id === undefined) return createCustomer;
+      if (method === "GET" && id === undefined) return listCustomers;
       return get((ctx, cid) => {
         const customer = ctx.data.customers[cid];
         if (customer === undefined) throw noSuch("customer", cid, "id", 404);
@@ -206,6 +213,7 @@ function route(method: string, segments: string[]): Endpoint | null {
       });
     case "invoices":
       if (method === "POST" && id === undefined) return createInvoice;
+      if (method === "GET" && id === undefined) return listInvoices;
       if (method === "POST" && id !== undefined && action === "finalize") return (ctx, params) => finalizeInvoice(ctx, id, params);
       return get((ctx, iid) => ({ status: 200, body: renderInvoice(ctx.data, getInvoice(ctx.data, iid)) }));
     case "invoiceitems":

@@ -1,7 +1,8 @@
 // The fake Stripe's objects (customers, invoices, invoice items) and its endpoints for them, as the
 // API reference describes them at the version Syncwire pins (docs.stripe.com/api/customers,
 // /api/invoices, /api/invoiceitems?api-version=2024-06-20). Amounts are integers in the currency's
-// smallest unit and are stored as sent (docs.stripe.com/currencies#minor-units).
+// smallest unit and are stored as sent (docs.stripe.com/currencies#minor-units). Lists are
+// Stripe's: newest first, pages by cursor (docs.stripe.com/api/pagination).
 import type { JsonObject } from "./fake-service";
 import {
   executedRefusal,
@@ -96,6 +97,63 @@ function newId(data: BillingData, prefix: string): string {
   return `${prefix}_Sbx${(data.nextId++).toString(36).padStart(11, "0")}`;
 }
 
+// ---- lists --------------------------------------------------------------------------------------
+
+/** Stripe's page sizes: `limit` 1 to 100, 10 when absent. */
+export const DEFAULT_LIST_LIMIT = 10;
+export const MAX_LIST_LIMIT = 100;
+
+/** Newest first, as every Stripe list: by creation time, then by id (ids come from one counter). */
+function newestFirst(a: { id: string; created: number }, b: { id: string; created: number }): number {
+  return b.created - a.created || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+/**
+ * One page of `records` (already filtered), `{object: "list", data, has_more, url}`. The cursors
+ * name an object of the same kind, which must exist (`No such …`, 400); `starting_after` gives
+ * the older objects after it, `ending_before` the newer ones just before it, still newest first.
+ */
+function listPage<T extends { id: string; created: number }>(
+  params: FormParams,
+  kind: string,
+  all: Record<string, T>,
+  records: T[],
+  url: string,
+  render: (record: T) => JsonObject,
+): Outcome {
+  const limit = optionalInteger(params, "limit") ?? DEFAULT_LIST_LIMIT;
+  if (limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw invalidRequest(`Invalid limit: must be between 1 and ${MAX_LIST_LIMIT}`, "limit", "parameter_invalid_integer");
+  }
+  const after = optionalString(params, "starting_after");
+  const before = optionalString(params, "ending_before");
+  if (after !== undefined && before !== undefined) {
+    throw invalidRequest("You may only specify one of these parameters: ending_before, starting_after.", "ending_before");
+  }
+  const sorted = [...records].sort(newestFirst);
+  const cursorName = after !== undefined ? "starting_after" : "ending_before";
+  const cursorId = after ?? before;
+  let page: T[];
+  let hasMore: boolean;
+  if (cursorId === undefined) {
+    page = sorted.slice(0, limit);
+    hasMore = sorted.length > limit;
+  } else {
+    const cursor = all[cursorId];
+    if (cursor === undefined) throw noSuch(kind, cursorId, cursorName, 400);
+    if (after !== undefined) {
+      const older = sorted.filter((r) => newestFirst(cursor, r) < 0);
+      page = older.slice(0, limit);
+      hasMore = older.length > limit;
+    } else {
+      const newer = sorted.filter((r) => newestFirst(cursor, r) > 0);
+      page = newer.slice(Math.max(0, newer.length - limit));
+      hasMore = newer.length > limit;
+    }
+  }
+  return { status: 200, body: { object: "list", data: page.map(render), has_more: hasMore, url } };
+}
+
 // ---- customers --------------------------------------------------------------------------------
 
 export function createCustomer(ctx: BillingCtx, params: FormParams): Outcome {
@@ -123,6 +181,14 @@ export function renderCustomer(c: CustomerRecord): JsonObject {
     description: c.description, email: c.email, invoice_prefix: c.invoice_prefix, livemode: false,
     metadata: { ...c.metadata }, name: c.name, next_invoice_sequence: c.next_invoice_sequence, preferred_locales: [], tax_exempt: "none",
   };
+}
+
+/** GET /v1/customers: `email` is matched exactly (Stripe's filter is case-sensitive). */
+export function listCustomers(ctx: BillingCtx, params: FormParams): Outcome {
+  rejectUnknown(params, ["email", "limit", "starting_after", "ending_before"]);
+  const email = optionalString(params, "email", 512);
+  const customers = Object.values(ctx.data.customers).filter((c) => email === undefined || c.email === email);
+  return listPage(params, "customer", ctx.data.customers, customers, "/v1/customers", renderCustomer);
 }
 
 function customerParam(ctx: BillingCtx, params: FormParams): CustomerRecord {
@@ -175,6 +241,19 @@ export function createInvoice(ctx: BillingCtx, params: FormParams): Outcome {
   if (behavior !== "exclude") for (const item of pending) item.invoice = invoice.id;
   ctx.data.invoices[invoice.id] = invoice;
   return { status: 200, body: renderInvoice(ctx.data, invoice) };
+}
+
+/** Every status Stripe's invoices have; the fake's own invoices are only ever draft, open or paid. */
+export const INVOICE_STATUSES = ["draft", "open", "paid", "uncollectible", "void"] as const;
+
+/** GET /v1/invoices: filtered by `customer` (which must exist) and `status`, with their first lines as a retrieve shows them. */
+export function listInvoices(ctx: BillingCtx, params: FormParams): Outcome {
+  rejectUnknown(params, ["customer", "status", "limit", "starting_after", "ending_before"]);
+  const customerId = optionalString(params, "customer");
+  if (customerId !== undefined && ctx.data.customers[customerId] === undefined) throw noSuch("customer", customerId, "customer", 400);
+  const status = optionalEnum(params, "status", INVOICE_STATUSES);
+  const invoices = Object.values(ctx.data.invoices).filter((i) => (customerId === undefined || i.customer === customerId) && (status === undefined || i.status === status));
+  return listPage(params, "invoice", ctx.data.invoices, invoices, "/v1/invoices", (i) => renderInvoice(ctx.data, i));
 }
 
 export function getInvoice(data: BillingData, id: string): InvoiceRecord {

@@ -1,21 +1,31 @@
-/** The Stripe connector through the shared HttpClient against the fake Stripe, in-process; and toMinorUnits. */
+/**
+ * The Stripe connector through the shared HttpClient against the fake Stripe, in-process; and
+ * toMinorUnits. Last, the order's invoice (flows/order-fanout/invoice.ts) over this connector,
+ * with links in memory, when a create ran but answered 500 and Stripe replays that 500.
+ */
 import { describe, expect, it } from "vitest";
 import { Redactor } from "../../src/audit/redact";
 import { AuditBuffer } from "../../src/audit/sink";
 import { ActionFailure } from "../../src/connectors/errors";
 import { HttpClient } from "../../src/connectors/http-client";
 import { STRIPE_API_VERSION, StripeConnector, toMinorUnits, ZERO_DECIMAL_CURRENCIES } from "../../src/connectors/stripe";
+import { invoiceOrder } from "../../src/flows/order-fanout/invoice";
+import { parseOrder } from "../../src/flows/order-fanout/order";
+import type { Links } from "../../src/pipeline/effects";
 import { createFakeStripe, type FakeStripeState, type StripeRequestLogEntry } from "../../src/sandbox/fake-stripe";
 import type { FakeService } from "../../src/sandbox/fake-service";
 
 const KEY = "sk_test_sandbox_connector_0123456789";
 const SHOPIFY_CUSTOMER = "820982911946154508";
 
-function setup(secretKey = KEY) {
+function setup(secretKey = KEY, before?: (request: Request) => Promise<unknown>) {
   const fake = createFakeStripe({ secretKey: KEY });
   const audit = new AuditBuffer();
   const http = new HttpClient({
-    transport: (req) => fake.handle(req, new URL(req.url).pathname + new URL(req.url).search),
+    transport: async (req) => {
+      await before?.(req);
+      return fake.handle(req, new URL(req.url).pathname + new URL(req.url).search);
+    },
     audit,
     redactor: new Redactor([KEY]),
     context: { eventId: "evt_order_1", entityKey: `shopify-customer:${SHOPIFY_CUSTOMER}`, action: "stripe-invoice", attempt: 1 },
@@ -168,5 +178,198 @@ describe("StripeConnector", () => {
     expect(await failure(good.createCustomer({ email: "ada@example.com" }, ""))).toMatchObject({ kind: "permanent" });
     expect(other.state.requests).toHaveLength(0);
     expect(fake.state.requests).toHaveLength(1);
+  });
+});
+
+describe("StripeConnector lists", () => {
+  it("listInvoices: GET /v1/invoices with customer, status and limit, newest first, page by page", async () => {
+    const { fake, stripe } = setup();
+    const { customer, invoice: oldest } = await draftFor(stripe, "USD", "k1");
+    const middle = await stripe.createInvoice({ customer: customer.id, currency: "usd", metadata: { shopify_order_id: "1002" } }, "k2");
+    const newest = await stripe.createInvoice({ customer: customer.id, currency: "usd", metadata: { shopify_order_id: "1003" } }, "k3");
+    const other = await stripe.createCustomer({ email: "bob@example.com" }, "c-bob");
+    await stripe.createInvoice({ customer: other.id, currency: "usd" }, "k4");
+    await stripe.createInvoiceItem({ customer: customer.id, invoice: middle.id, amount: 700, currency: "usd" }, "i");
+    await stripe.finalizeInvoice(middle.id, "f");
+
+    const page = await stripe.listInvoices({ customer: customer.id, limit: 2 });
+    expect(page).toMatchObject({ object: "list", has_more: true, url: "/v1/invoices" });
+    expect(page.data.map((i) => i.id)).toEqual([newest.id, middle.id]);
+    const [entry] = (fake.state.requests as StripeRequestLogEntry[]).slice(-1);
+    expect(entry).toMatchObject({ method: "GET", path: `/v1/invoices?customer=${customer.id}&limit=2`, status: 200, stripeVersion: STRIPE_API_VERSION, idempotencyKey: null });
+    const rest = await stripe.listInvoices({ customer: customer.id, limit: 2, startingAfter: middle.id });
+    expect([rest.data.map((i) => i.id), rest.has_more]).toEqual([[oldest.id], false]);
+    expect(rest.data[0]!.metadata.shopify_order_id).toBe("1001");
+
+    const open = await stripe.listInvoices({ customer: customer.id, status: "open", limit: 10 });
+    expect(open.data.map((i) => [i.id, i.status, i.total])).toEqual([[middle.id, "open", 700]]);
+    expect(fake.state.requests.at(-1)!.path).toBe(`/v1/invoices?customer=${customer.id}&status=open&limit=10`);
+  });
+
+  it("listCustomers: GET /v1/customers with the exact email and limit", async () => {
+    const { fake, stripe } = setup();
+    const first = await stripe.createCustomer({ email: "ada@example.com", metadata: { shopify_customer_id: SHOPIFY_CUSTOMER } }, "c1");
+    await stripe.createCustomer({ email: "ADA@example.com" }, "c2");
+    const second = await stripe.createCustomer({ email: "ada@example.com", metadata: { shopify_order_id: "1001" } }, "c3");
+    const page = await stripe.listCustomers({ email: "ada@example.com", limit: 100 });
+    expect(page).toMatchObject({ object: "list", has_more: false, url: "/v1/customers" });
+    expect(page.data.map((c) => [c.id, c.metadata])).toEqual([[second.id, { shopify_order_id: "1001" }], [first.id, { shopify_customer_id: SHOPIFY_CUSTOMER }]]);
+    expect(fake.state.requests.at(-1)).toMatchObject({ method: "GET", path: "/v1/customers?email=ada%40example.com&limit=100", status: 200 });
+    const one = await stripe.listCustomers({ email: "ada@example.com", limit: 1 });
+    expect([one.data.map((c) => c.id), one.has_more]).toEqual([[second.id], true]);
+  });
+
+  it("refuses a limit outside 1..100 without sending anything", async () => {
+    const { fake, stripe } = setup();
+    for (const limit of [0, 101, 2.5]) {
+      expect(await failure(stripe.listCustomers({ email: "ada@example.com", limit }))).toMatchObject({ kind: "permanent", message: expect.stringMatching(/list limit/) });
+    }
+    expect(fake.state.requests).toHaveLength(0);
+  });
+
+  it("a failed list is classified like any call: 5xx transient, 4xx permanent", async () => {
+    const { fake, stripe } = setup();
+    await control(fake, "faults", { failNext: { count: 1, status: 503 } });
+    expect(await failure(stripe.listInvoices({ customer: "cus_x", limit: 10 }))).toMatchObject({ kind: "transient", details: { status: 503 } });
+    expect(await failure(stripe.listInvoices({ customer: "cus_nope", limit: 10 }))).toMatchObject({ kind: "permanent", details: { status: 400 } });
+  });
+});
+
+// ---- the order's invoice after a create that ran but answered 500 ------------------------------
+
+const ORDER_ID = "820982911946154508";
+const GUEST_ORDER_ID = "820982911946154999";
+
+function memoryLinks(): Links & { rows: Map<string, string> } {
+  const rows = new Map<string, string>();
+  return {
+    rows,
+    get: async (kind, key) => rows.get(`${kind} ${key}`) ?? null,
+    put: async (kind, key, value) => {
+      if (!rows.has(`${kind} ${key}`)) rows.set(`${kind} ${key}`, value);
+      return rows.get(`${kind} ${key}`)!;
+    },
+  };
+}
+
+/** 12.00 + 2 x 3.50 = 19.00: two invoice items. */
+const order = (guest = false) =>
+  parseOrder({
+    id: guest ? GUEST_ORDER_ID : ORDER_ID,
+    name: "#1001",
+    email: "ada@example.com",
+    currency: "USD",
+    total_price: "19.00",
+    line_items: [{ title: "Mug", quantity: 1, price: "12.00" }, { title: "Coaster", quantity: 2, price: "3.50" }],
+    customer: guest ? null : { id: SHOPIFY_CUSTOMER, email: "ada@example.com", first_name: "Ada" },
+  });
+
+/**
+ * The connector over a fake whose flow's next `POST path` runs and then answers 500 (an execution
+ * fault, kept under its key like Stripe keeps it), `times` times; `commit: false` undoes its effect.
+ */
+function faultyOn(path: string, commit = true, times = 1) {
+  let left = times;
+  let ctx: ReturnType<typeof setup>;
+  const arm = async (request: Request) => {
+    // Only the flow's own calls (its keys start with syncwire:), not a test's setup.
+    if (left > 0 && request.method === "POST" && new URL(request.url).pathname === path && request.headers.get("idempotency-key")?.startsWith("syncwire:")) {
+      left -= 1;
+      await control(ctx.fake, "execution-faults", { count: 1, commit });
+    }
+  };
+  ctx = setup(KEY, arm);
+  return ctx;
+}
+
+const calls = (fake: FakeService<FakeStripeState>, from: number) =>
+  (fake.state.requests as StripeRequestLogEntry[]).slice(from).map((r) => `${r.method} ${r.path.split("?")[0]} ${r.status}${r.idempotencyKey ? ` ${r.idempotencyKey}` : ""}`);
+
+describe("invoiceOrder after a create that answered 500", () => {
+  it("a first attempt makes only the creates: customer, invoice, items, finalize", async () => {
+    const { fake, stripe } = setup();
+    const links = memoryLinks();
+    expect(await invoiceOrder(order(), stripe, links)).toMatch(/^invoice in_\w+ open, total 1900 usd$/);
+    expect(calls(fake, 0).map((c) => c.split(" ").slice(0, 2).join(" "))).toEqual([
+      "POST /v1/customers", "POST /v1/invoices", "POST /v1/invoiceitems", "POST /v1/invoiceitems", expect.stringMatching(/^POST \/v1\/invoices\/in_\w+\/finalize$/),
+    ]);
+  });
+
+  it("the invoice made but answered 500: the retry finds it among the customer's invoices, links it and finishes it", async () => {
+    const { fake, stripe } = faultyOn("/v1/invoices");
+    const links = memoryLinks();
+    expect(await failure(invoiceOrder(order(), stripe, links))).toMatchObject({ kind: "transient", details: { status: 500 } });
+    const [made] = Object.values(fake.state.data.invoices);
+    expect(links.rows.get(`stripe-invoice ${ORDER_ID}`)).toBe("unsettled");
+
+    const from = fake.state.requests.length;
+    expect(await invoiceOrder(order(), stripe, links)).toBe(`invoice ${made!.id} open, total 1900 usd`);
+    expect(calls(fake, from)).toEqual([
+      "GET /v1/invoices 200",
+      `POST /v1/invoiceitems 200 syncwire:item:${ORDER_ID}:0`,
+      `POST /v1/invoiceitems 200 syncwire:item:${ORDER_ID}:1`,
+      `POST /v1/invoices/${made!.id}/finalize 200 syncwire:finalize:${ORDER_ID}`,
+    ]);
+    expect(Object.keys(fake.state.data.invoices)).toEqual([made!.id]);
+    expect(links.rows.get(`stripe-invoice ${ORDER_ID}:2`)).toBe(made!.id);
+
+    // Later runs follow the links without asking Stripe to find it again.
+    const later = fake.state.requests.length;
+    expect(await invoiceOrder(order(), stripe, links)).toBe(`invoice ${made!.id} open, total 1900 usd`);
+    expect(calls(fake, later)).toEqual([`GET /v1/invoices/${made!.id} 200`]);
+  });
+
+  it("the invoice create answered 500 and made nothing: the retry finds none and creates it under the key's next generation", async () => {
+    const { fake, stripe } = faultyOn("/v1/invoices", false, 2);
+    const links = memoryLinks();
+    await failure(invoiceOrder(order(), stripe, links));
+    // The second attempt meets the same fault on generation 2: generation 3 makes it.
+    expect(await failure(invoiceOrder(order(), stripe, links))).toMatchObject({ kind: "transient", details: { status: 500 } });
+    expect(fake.state.data.invoices).toEqual({});
+    const replayed = await stripe.createInvoice({ customer: Object.keys(fake.state.data.customers)[0]!, currency: "usd", description: "Shopify order #1001", metadata: { shopify_order_id: ORDER_ID } }, `syncwire:invoice:${ORDER_ID}`).catch((e: unknown) => e);
+    expect(replayed).toMatchObject({ kind: "transient", details: { status: 500 } }); // Stripe keeps replaying the 500
+
+    const from = fake.state.requests.length;
+    expect(await invoiceOrder(order(), stripe, links)).toMatch(/open, total 1900 usd$/);
+    expect(calls(fake, from).slice(0, 2)).toEqual(["GET /v1/invoices 200", `POST /v1/invoices 200 syncwire:invoice:${ORDER_ID}:3`]);
+    expect(Object.keys(fake.state.data.invoices)).toHaveLength(1);
+  });
+
+  it("the customer made but answered 500: the retry finds it by email and Shopify id, and makes no second customer", async () => {
+    const { fake, stripe } = faultyOn("/v1/customers");
+    const links = memoryLinks();
+    // Another Stripe customer with the same email, not this Shopify customer's.
+    const stranger = await stripe.createCustomer({ email: "ada@example.com", metadata: { shopify_customer_id: "1" } }, "stranger");
+    expect(await failure(invoiceOrder(order(), stripe, links))).toMatchObject({ kind: "transient", details: { status: 500 } });
+    const made = Object.values(fake.state.data.customers).find((c) => c.id !== stranger.id)!;
+
+    const from = fake.state.requests.length;
+    await invoiceOrder(order(), stripe, links);
+    expect(calls(fake, from).slice(0, 2)).toEqual(["GET /v1/customers 200", `POST /v1/invoices 200 syncwire:invoice:${ORDER_ID}`]);
+    expect(fake.state.requests[from]!.path).toBe("/v1/customers?email=ada%40example.com&limit=100");
+    expect(Object.keys(fake.state.data.customers).sort()).toEqual([stranger.id, made.id].sort());
+    expect(Object.values(fake.state.data.invoices).map((i) => i.customer)).toEqual([made.id]);
+    expect(links.rows.get(`stripe-customer ${SHOPIFY_CUSTOMER}:2`)).toBe(made.id);
+  });
+
+  it("a guest's customer that answered 500 and made nothing: created under the next generation", async () => {
+    const { fake, stripe } = faultyOn("/v1/customers", false);
+    const links = memoryLinks();
+    await failure(invoiceOrder(order(true), stripe, links));
+    expect(fake.state.data.customers).toEqual({});
+    const from = fake.state.requests.length;
+    await invoiceOrder(order(true), stripe, links);
+    expect(calls(fake, from).slice(0, 2)).toEqual(["GET /v1/customers 200", `POST /v1/customers 200 syncwire:customer:order-${GUEST_ORDER_ID}:2`]);
+    expect(Object.values(fake.state.data.customers).map((c) => c.metadata)).toEqual([{ shopify_order_id: GUEST_ORDER_ID }]);
+  });
+
+  it("a refused create (4xx) made nothing and notes nothing: the retry creates with the same key, without a lookup", async () => {
+    const { fake, stripe } = setup();
+    const links = memoryLinks();
+    await control(fake, "faults", { failNext: { count: 1, status: 400 } });
+    expect(await failure(invoiceOrder(order(), stripe, links))).toMatchObject({ kind: "permanent", details: { status: 400 } });
+    expect(links.rows.size).toBe(0);
+    await invoiceOrder(order(), stripe, links);
+    expect(calls(fake, 1)[0]).toBe(`POST /v1/customers 200 syncwire:customer:${SHOPIFY_CUSTOMER}`);
   });
 });

@@ -212,6 +212,88 @@ describe("invoices and invoice items", () => {
   });
 });
 
+describe("lists", () => {
+  const ids = (list: Json) => (list.data as Json[]).map((o) => o.id as string);
+
+  it("lists a customer's invoices newest first, filtered by status, a page at a time", async () => {
+    const { fake, clock } = setup();
+    const ada = await customer(fake);
+    const bob = await customer(fake, "bob@example.com");
+    const made: string[] = [];
+    for (const n of [1, 2, 3]) {
+      if (n > 1) clock.now += 1000;
+      made.push((await draft(fake, ada, { "metadata[shopify_order_id]": `100${n}` })).json.id);
+    }
+    // Made in the same second as the third: the later id is the newer.
+    const fourth = (await draft(fake, ada)).json.id as string;
+    await call(fake, "POST", "/v1/invoiceitems", { customer: ada, invoice: made[0]!, amount: "500", currency: "usd" });
+    await call(fake, "POST", `/v1/invoices/${made[0]}/finalize`);
+    await draft(fake, bob);
+    const before = JSON.stringify(fake.state.data);
+
+    const all = await call(fake, "GET", `/v1/invoices?customer=${ada}`);
+    expect(all.status).toBe(200);
+    expect(all.json).toMatchObject({ object: "list", has_more: false, url: "/v1/invoices" });
+    expect(ids(all.json)).toEqual([fourth, made[2], made[1], made[0]]);
+    expect(all.json.data[3]).toMatchObject({ object: "invoice", status: "open", total: 500, metadata: { shopify_order_id: "1001" }, lines: { total_count: 1 } });
+
+    const first = await call(fake, "GET", `/v1/invoices?customer=${ada}&limit=2`);
+    expect([ids(first.json), first.json.has_more]).toEqual([[fourth, made[2]], true]);
+    const next = await call(fake, "GET", `/v1/invoices?customer=${ada}&limit=2&starting_after=${made[2]}`);
+    expect([ids(next.json), next.json.has_more]).toEqual([[made[1], made[0]], false]);
+    const back = await call(fake, "GET", `/v1/invoices?customer=${ada}&limit=1&ending_before=${made[1]}`);
+    expect([ids(back.json), back.json.has_more]).toEqual([[made[2]], true]);
+
+    expect(ids((await call(fake, "GET", `/v1/invoices?customer=${ada}&status=open`)).json)).toEqual([made[0]]);
+    expect(ids((await call(fake, "GET", `/v1/invoices?customer=${ada}&status=void`)).json)).toEqual([]);
+    expect(ids((await call(fake, "GET", "/v1/invoices?limit=100")).json)).toHaveLength(5);
+    // Reading changes nothing.
+    expect(JSON.stringify(fake.state.data)).toBe(before);
+  });
+
+  it("lists customers by their exact email (case-sensitive), newest first, ten by default", async () => {
+    const { fake } = setup();
+    const first = await customer(fake);
+    await customer(fake, "Ada@example.com");
+    const second = await customer(fake);
+    for (let i = 0; i < 11; i++) await customer(fake, `other${i}@example.com`);
+    const ada = await call(fake, "GET", `/v1/customers?email=${encodeURIComponent("ada@example.com")}`);
+    expect(ada.json).toMatchObject({ object: "list", has_more: false, url: "/v1/customers" });
+    expect(ids(ada.json)).toEqual([second, first]);
+    expect(ada.json.data[0]).toMatchObject({ object: "customer", email: "ada@example.com", metadata: { shopify_customer_id: SHOPIFY_ID } });
+    expect(ids((await call(fake, "GET", "/v1/customers?email=nobody%40example.com")).json)).toEqual([]);
+    const page = await call(fake, "GET", "/v1/customers");
+    expect([page.json.data.length, page.json.has_more]).toEqual([10, true]);
+  });
+
+  it("refuses a limit outside 1..100, unknown parameters, unknown cursors and customers, and both cursors at once", async () => {
+    const { fake } = setup();
+    const cus = await customer(fake);
+    for (const limit of ["0", "101", "ten"]) {
+      const refused = await call(fake, "GET", `/v1/invoices?customer=${cus}&limit=${limit}`);
+      expect([refused.status, refused.json.error.type, refused.json.error.param]).toEqual([400, "invalid_request_error", "limit"]);
+    }
+    expect((await call(fake, "GET", "/v1/customers?emial=a%40example.com")).json.error).toMatchObject({ code: "parameter_unknown", param: "emial" });
+    expect((await call(fake, "GET", "/v1/invoices?customer=cus_nope")).json.error).toMatchObject({ code: "resource_missing", param: "customer", message: "No such customer: 'cus_nope'" });
+    expect((await call(fake, "GET", `/v1/invoices?customer=${cus}&status=sent`)).json.error.param).toBe("status");
+    expect((await call(fake, "GET", "/v1/invoices?starting_after=in_nope")).json.error).toMatchObject({ code: "resource_missing", param: "starting_after" });
+    const both = await call(fake, "GET", `/v1/customers?starting_after=${cus}&ending_before=${cus}`);
+    expect(both.status).toBe(400);
+    expect((await call(fake, "GET", "/v1/customers", undefined, { auth: null })).status).toBe(401);
+  });
+
+  it("a list is a read: no execution fault is spent on it, and an Idempotency-Key on it is ignored", async () => {
+    const { fake } = setup();
+    await customer(fake);
+    await control(fake, "execution-faults", { count: 1 });
+    const listed = await call(fake, "GET", "/v1/customers", undefined, { idem: "list-1" });
+    expect(listed.status).toBe(200);
+    expect(fake.state.data.executionFaults).toEqual({ count: 1, status: 500, commit: true });
+    expect(Object.keys(fake.state.data.idempotency).some((k) => k.endsWith(":list-1"))).toBe(false);
+    expect((await call(fake, "POST", "/v1/customers", { email: "bob@example.com" }, { idem: "c" })).status).toBe(500);
+  });
+});
+
 describe("faults", () => {
   it("an outage or failNext answers before the endpoint runs, so the same key executes on retry", async () => {
     const { fake, clock } = setup();
