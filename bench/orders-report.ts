@@ -102,7 +102,7 @@ export function renderOrders(o: OrdersResult): string {
   const currencies = Object.entries(o.currencies).map(([cur, n]) => `${n} ${cur}`).join(", ");
   out.push(`ORDERS  the Shopify fan-out: ${s.orders} signed orders/create webhooks, one order each (${s.senderConcurrency} in flight), from ${o.buyers} customers (${o.repeatBuyers} ordered more than once),`);
   out.push(`  ${o.discountedOrders} with a discount code; ${currencies} (EUR and JPY with taxes included); first webhook sent -> last invoice finalized`);
-  out.push(`  Salesforce, Postmark and Stripe fakes as local servers at +0 ms, no rate enforced; the worker ran with STRIPE_RATE_LIMIT=${s.stripeRateLimit} (raised from the default 100/1s, which would measure the budget)`);
+  out.push(`  Salesforce, Postmark and Stripe fakes as local servers at +0 ms, no rate enforced; the worker ran with STRIPE_RATE_LIMIT and STRIPE_ENDPOINT_RATE_LIMIT=${s.stripeRateLimit} (raised from the defaults 100/1s and 25/1s, which would measure the budget)`);
   out.push(
     table(["run", "orders/s", "elapsed s", "send s", "exactly once", "right totals", "welcomed 1x / 2x / 0x", "upserts ok", "events done", "DO req/order", "D1 rows r / w per order", "retries", "workerd cores", "worker peak MB"], [
       [
@@ -137,7 +137,7 @@ export function renderOrders(o: OrdersResult): string {
   out.push(`  Stripe in production (docs.stripe.com/rate-limits; the fake enforces neither): ${STRIPE_LIVE_REQUESTS_PER_SECOND} requests/s per account in live mode -> ${STRIPE_LIVE_REQUESTS_PER_SECOND} / ${fixed(c.stripe, 3)} = ${fixed(ceiling.global, 1)} orders/s;`);
   out.push(`    ${STRIPE_ENDPOINT_REQUESTS_PER_SECOND}/s per endpoint by default -> ${STRIPE_ENDPOINT_REQUESTS_PER_SECOND} / ${fixed(c.stripeByEndpoint[INVOICE_ITEMS] ?? 0, 3)} invoice item calls = ${fixed(ceiling.invoiceItems, 1)} orders/s` +
     (ceiling.endpointName !== INVOICE_ITEMS ? ` (tightest endpoint: ${ceiling.endpointName}, ${fixed(ceiling.endpoint, 1)})` : "") +
-    `: ${ceiling.binding === "endpoint" ? "the per-endpoint limit binds" : "the account limit binds"}, ${fixed(ceiling.ordersPerSecond, 1)} orders/s sustained (STRIPE_RATE_LIMIT's default 100/1s budgets the account limit only)`);
+    `: ${ceiling.binding === "endpoint" ? "the per-endpoint limit binds" : "the account limit binds"}, ${fixed(ceiling.ordersPerSecond, 1)} orders/s sustained (the budget keeps to both: STRIPE_RATE_LIMIT 100/1s, STRIPE_ENDPOINT_RATE_LIMIT 25/1s)`);
   const sfDay = c.salesforce > 0 ? SALESFORCE_CALLS_PER_DAY / c.salesforce : Infinity;
   out.push(`  Salesforce's ${SALESFORCE_CALLS_PER_DAY.toLocaleString("en-US")} API calls a day (SALESFORCE_RATE_LIMIT default) at ${fixed(c.salesforce, 3)} calls per order: ${Math.floor(sfDay).toLocaleString("en-US")} orders a day (${fixed(sfDay / 86_400)} orders/s averaged over a day)`);
   out.push(`  per order: ${fixed(o.perOrder.actionAttempts)} action attempts, ${fixed(o.perOrder.d1RoundTrips, 1)} D1 round trips, ${fixed(o.perOrder.budgetRequests, 2)} vendor-budget requests; Stripe customers ${k.stripeCustomers} for ${o.buyers} customers, Salesforce Contacts ${k.salesforceContacts}; pending items ${k.pendingItems}; dead letters ${k.deadLetters}; settled ${fixed(o.settledMs / 1000)} s after`);

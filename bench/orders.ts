@@ -34,7 +34,7 @@ export interface OrdersSettings {
   customers: number;
   /** Webhook requests in flight at once (Shopify delivers concurrently). */
   senderConcurrency: number;
-  /** STRIPE_RATE_LIMIT for this worker. */
+  /** STRIPE_RATE_LIMIT and STRIPE_ENDPOINT_RATE_LIMIT for this worker. */
   stripeRateLimit: string;
   timeoutMs: number;
   seed: number;
@@ -151,7 +151,7 @@ export async function runOrders(meteredScriptPath: string, settings: OrdersSetti
   // Stripe keeps a key's answer 24 hours: the fake keeps every one of the run's.
   const fakes = await startOrderFakes(SAVED_STRIPE_KEYS);
   const logs: string[] = [];
-  const vars = { ...orderWorkerVars({ salesforce: fakes.salesforce.url, postmark: fakes.postmark.url, stripe: fakes.stripe.url }), STRIPE_RATE_LIMIT: settings.stripeRateLimit };
+  const vars = { ...orderWorkerVars({ salesforce: fakes.salesforce.url, postmark: fakes.postmark.url, stripe: fakes.stripe.url }), STRIPE_RATE_LIMIT: settings.stripeRateLimit, STRIPE_ENDPOINT_RATE_LIMIT: settings.stripeRateLimit };
   const worker = await startLocalWorker({ vars, scriptPath: meteredScriptPath, logs });
   const closeWorker = track(() => worker.close());
   try {

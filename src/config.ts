@@ -45,6 +45,8 @@ export interface Config {
     mailchimpConnections: number;
     /** STRIPE_RATE_LIMIT, SALESFORCE_RATE_LIMIT (empty: no rate, only a 429's pause). */
     stripe: RateWindow[];
+    /** STRIPE_ENDPOINT_RATE_LIMIT: each Stripe endpoint's own limit. */
+    stripeEndpoint: RateWindow[];
     salesforce: RateWindow[];
     /** Postmark documents no rate: a 429 from it pauses everyone, nothing else. */
     postmark: RateWindow[];
@@ -102,6 +104,8 @@ const rateLimit = z
 export const DEFAULT_HUBSPOT_RATE_LIMIT = "100/10s,250000/day";
 /** Stripe's basic limit in live mode ("up to 100 operations per second"; 25 in test mode). */
 export const DEFAULT_STRIPE_RATE_LIMIT = "100/1s";
+/** "API endpoints have a default limit of 25 requests per second" (each endpoint, besides the account's). */
+export const DEFAULT_STRIPE_ENDPOINT_RATE_LIMIT = "25/1s";
 /** Salesforce's daily API request allocation of an Enterprise org before per-licence additions. */
 export const DEFAULT_SALESFORCE_RATE_LIMIT = "100000/day";
 
@@ -248,6 +252,7 @@ export function parseConfig(input: Raw): Config {
       hubspot: r.parse("HUBSPOT_RATE_LIMIT", rateLimit, DEFAULT_HUBSPOT_RATE_LIMIT) ?? [{ limit: 100, windowMs: 10_000 }, { limit: 250_000, windowMs: 86_400_000 }],
       mailchimpConnections: r.parse("MAILCHIMP_MAX_CONNECTIONS", positiveInt, "10") ?? 10,
       stripe: r.parse("STRIPE_RATE_LIMIT", rateLimit, DEFAULT_STRIPE_RATE_LIMIT) ?? [{ limit: 100, windowMs: 1_000 }],
+      stripeEndpoint: r.parse("STRIPE_ENDPOINT_RATE_LIMIT", rateLimit, DEFAULT_STRIPE_ENDPOINT_RATE_LIMIT) ?? [{ limit: 25, windowMs: 1_000 }],
       salesforce: r.parse("SALESFORCE_RATE_LIMIT", rateLimit, DEFAULT_SALESFORCE_RATE_LIMIT) ?? [{ limit: 100_000, windowMs: 86_400_000 }],
       postmark: [],
     },

@@ -9,7 +9,8 @@
  *   (X-HubSpot-RateLimit-Remaining, -Daily-Remaining) is taught to the budget when it is low,
  *   so calls the budget cannot see (another app, a person's import) are counted too.
  * - Mailchimp: one of MAILCHIMP_MAX_CONNECTIONS, held while the call is in flight.
- * - Stripe (STRIPE_RATE_LIMIT), Salesforce (SALESFORCE_RATE_LIMIT): one call of the rate.
+ * - Stripe (STRIPE_RATE_LIMIT per account, and STRIPE_ENDPOINT_RATE_LIMIT for each endpoint: Stripe
+ *   limits both), Salesforce (SALESFORCE_RATE_LIMIT): one call of the rate.
  * - Postmark, which documents no rate: nothing but the pause after a 429.
  * - A 429 pauses every invocation: until its Retry-After, else for a default.
  * No capacity within the wait a call can afford: it is not sent, and fails as `capacity`, which
@@ -23,7 +24,8 @@ import type { Grant, RateWindow } from "./budget";
 
 /** What the HttpClient needs: wait for capacity, then report the answer (null: no answer, a network error). */
 export interface CallGate {
-  enter(connector: string, latestStart: number): Promise<(answer: { status: number; headers: Headers } | null) => Promise<void>>;
+  /** `endpoint`: the call's method and path (`POST /v1/invoiceitems`), for vendors that limit each endpoint too. */
+  enter(connector: string, latestStart: number, endpoint?: string): Promise<(answer: { status: number; headers: Headers } | null) => Promise<void>>;
 }
 
 /** The VendorBudget methods the gate uses (its Durable Object stub, or a stand-in). */
@@ -60,7 +62,8 @@ export const isCapacityFailure = (error: unknown): error is ActionFailure => err
 
 /** The budget objects' names: one per vendor account, named by a digest of its credential (never the credential). */
 export type Vendor = "hubspot" | "mailchimp" | "stripe" | "salesforce" | "postmark";
-export type BudgetApis = Partial<Record<Vendor, BudgetApi>>;
+/** Each enabled vendor's budget, and (Stripe) one budget per endpoint of its account. */
+export type BudgetApis = Partial<Record<Vendor, BudgetApi>> & { endpoint?: (vendor: Vendor, endpoint: string) => BudgetApi };
 
 export function budgetName(vendor: Vendor, credential: string): string {
   return `${vendor}:${createHash("sha256").update(credential).digest("hex").slice(0, 24)}`;
@@ -76,7 +79,13 @@ export function durableBudgets(ns: DurableObjectNamespace<import("./vendor-budge
     ["postmark", config.postmark.enabled ? config.postmark.serverToken : null],
   ];
   const apis: BudgetApis = {};
-  for (const [vendor, credential] of credentials) if (credential !== null) apis[vendor] = ns.get(ns.idFromName(budgetName(vendor, credential))) as unknown as BudgetApi;
+  const names = new Map<Vendor, string>();
+  for (const [vendor, credential] of credentials) {
+    if (credential === null) continue;
+    names.set(vendor, budgetName(vendor, credential));
+    apis[vendor] = ns.get(ns.idFromName(budgetName(vendor, credential))) as unknown as BudgetApi;
+  }
+  apis.endpoint = (vendor, endpoint) => ns.get(ns.idFromName(`${names.get(vendor)} ${endpoint}`)) as unknown as BudgetApi;
   return apis;
 }
 
@@ -89,7 +98,7 @@ function windowsOf(budgets: Config["budgets"], vendor: Exclude<Vendor, "mailchim
 export async function budgetStatus(apis: BudgetApis, budgets: Config["budgets"], now: number) {
   const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
   const entries = await Promise.all(
-    (Object.keys(apis) as Vendor[]).map(async (vendor) => {
+    (Object.keys(apis).filter((k) => k !== "endpoint") as Vendor[]).map(async (vendor) => {
       if (vendor === "mailchimp") {
         const status = await apis.mailchimp!.status([], now);
         return [vendor, { maxConnections: budgets.mailchimpConnections, connectionsHeld: status.connectionsHeld, pausedUntil: iso(status.pausedUntil) }] as const;
@@ -112,8 +121,9 @@ interface Waiter {
 }
 
 export class BudgetGate implements CallGate {
-  private readonly waiting = new Map<Vendor, Waiter[]>();
-  private readonly asking = new Set<Vendor>();
+  /** By budget key: a vendor, or a vendor's endpoint ("stripe POST /v1/invoiceitems"). */
+  private readonly waiting = new Map<string, Waiter[]>();
+  private readonly asking = new Set<string>();
   private warnedLow = false;
 
   constructor(
@@ -123,16 +133,14 @@ export class BudgetGate implements CallGate {
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 
-  async enter(connector: string, latestStart: number) {
+  async enter(connector: string, latestStart: number, endpoint?: string) {
     const vendor = connector as Vendor;
     const api = this.apis[vendor];
     if (!api) return async () => undefined;
-    const slot = await new Promise<string | null>((resolve, reject) => {
-      const queue = this.waiting.get(vendor) ?? [];
-      queue.push({ latestStart, resolve, reject });
-      this.waiting.set(vendor, queue);
-      void this.ask(vendor, api);
-    });
+    // Stripe limits each endpoint as well as the account: the endpoint's budget first.
+    const perEndpoint = vendor === "stripe" && endpoint && this.apis.endpoint ? this.budgets.stripeEndpoint : [];
+    if (perEndpoint.length > 0) await this.acquire(`${vendor} ${stripeEndpoint(endpoint!)}`, vendor, this.apis.endpoint!(vendor, stripeEndpoint(endpoint!)), perEndpoint, latestStart);
+    const slot = await this.acquire(vendor, vendor, api, vendor === "mailchimp" ? [] : windowsOf(this.budgets, vendor), latestStart);
     return async (answer: { status: number; headers: Headers } | null) => {
       const work: Promise<void>[] = [];
       if (slot) work.push(api.release([slot]));
@@ -143,11 +151,21 @@ export class BudgetGate implements CallGate {
     };
   }
 
+  /** Capacity for one call from the budget `key` (a vendor, or a vendor's endpoint): a connection's slot, or null. */
+  private acquire(key: string, vendor: Vendor, api: BudgetApi, windows: RateWindow[], latestStart: number): Promise<string | null> {
+    return new Promise<string | null>((resolve, reject) => {
+      const queue = this.waiting.get(key) ?? [];
+      queue.push({ latestStart, resolve, reject });
+      this.waiting.set(key, queue);
+      void this.ask(key, vendor, api, windows);
+    });
+  }
+
   /** One request for every call waiting; those that cannot wait for the next capacity are turned away. */
-  private async ask(vendor: Vendor, api: BudgetApi): Promise<void> {
-    if (this.asking.has(vendor)) return;
-    this.asking.add(vendor);
-    const queue = this.waiting.get(vendor)!;
+  private async ask(key: string, vendor: Vendor, api: BudgetApi, windows: RateWindow[]): Promise<void> {
+    if (this.asking.has(key)) return;
+    this.asking.add(key);
+    const queue = this.waiting.get(key)!;
     try {
       while (queue.length > 0) {
         const want = queue.length;
@@ -158,10 +176,10 @@ export class BudgetGate implements CallGate {
           slots = grant.ids;
           retryAfterMs = grant.retryAfterMs;
         } else {
-          const grant = await api.rate(windowsOf(this.budgets, vendor), want, this.now());
+          const grant = await api.rate(windows, want, this.now());
           slots = Array.from({ length: grant.granted }, () => null);
           retryAfterMs = grant.retryAfterMs;
-          if (vendor === "hubspot") this.warnIfLow(grant);
+          if (key === "hubspot") this.warnIfLow(grant);
         }
         for (const slot of slots) queue.shift()?.resolve(slot);
         if (queue.length === 0) break;
@@ -178,7 +196,7 @@ export class BudgetGate implements CallGate {
       const failure = new ActionFailure("transient", `${vendor}: the shared budget did not answer: ${String(error)}`, { connector: vendor });
       for (const w of queue.splice(0)) w.reject(failure);
     } finally {
-      this.asking.delete(vendor);
+      this.asking.delete(key);
     }
   }
 
@@ -218,6 +236,11 @@ export class BudgetGate implements CallGate {
       }
     });
   }
+}
+
+/** A Stripe endpoint as Stripe counts it: the method and the path with its object ids taken out. */
+export function stripeEndpoint(endpoint: string): string {
+  return endpoint.replace(/\?.*$/, "").replace(/\/[a-z]+_[A-Za-z0-9]+(?=\/|$)/g, "/{id}");
 }
 
 function shortest(windows: readonly RateWindow[]): number {

@@ -87,7 +87,8 @@ export class HttpClient {
     }
     const timeoutMs = this.timeoutMs;
     // Capacity first (it may wait); the call must still fit its whole timeout before the deadline.
-    const exit = this.options.gate ? await this.options.gate.enter(spec.connector, (this.options.deadline ?? Infinity) - timeoutMs) : null;
+    const endpoint = `${spec.method} ${new URL(spec.url).pathname}`;
+    const exit = this.options.gate ? await this.options.gate.enter(spec.connector, (this.options.deadline ?? Infinity) - timeoutMs, endpoint) : null;
     return this.exchange(spec, timeoutMs, failure, exit);
   }
 

@@ -118,6 +118,7 @@ describe("configuration", () => {
       hubspot: HUBSPOT,
       mailchimpConnections: 10,
       stripe: [{ limit: 100, windowMs: 1_000 }],
+      stripeEndpoint: [{ limit: 25, windowMs: 1_000 }],
       salesforce: [{ limit: 100_000, windowMs: 86_400_000 }],
       postmark: [],
     });

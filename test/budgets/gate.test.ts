@@ -7,11 +7,12 @@
 import { env } from "cloudflare:workers";
 import { SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { budgetName, type BudgetApi } from "../../src/budgets/gate";
+import { budgetName, stripeEndpoint, type BudgetApi } from "../../src/budgets/gate";
 import { pipelineDeps } from "../../src/pipeline/consumer";
 import { crmCreated } from "../support/contacts";
 import { actionRow, consume, deadLettersOf } from "../support/messages";
 import { HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, limitsOf, mailchimpMember, resetSandbox, sandboxFetch, setFaults, setLimits, vendorRequests, type LoggedRequest } from "../support/sandbox";
+import { orderMessage, requests, resetFanoutFakes, shopifyOrder } from "../support/orders";
 import { unique } from "../support/sync";
 
 beforeEach(() => resetSandbox());
@@ -147,5 +148,33 @@ describe("GET /health", () => {
     const after = await read();
     expect(after.budgets.hubspot.windows[1]!.remaining).toBeLessThanOrEqual(1_000);
     expect(after.budgets.hubspot.low).toBe(true);
+  });
+});
+
+describe("Stripe's limit per endpoint", () => {
+  it("names an endpoint as Stripe counts it: the method and path without object ids", () => {
+    expect(stripeEndpoint("POST /v1/invoices/in_1PqRsT2eZvKYlo2C/finalize")).toBe("POST /v1/invoices/{id}/finalize");
+    expect(stripeEndpoint("POST /v1/invoiceitems")).toBe("POST /v1/invoiceitems");
+    expect(stripeEndpoint("GET /v1/customers/cus_NffrFeUfNV2Hib?expand=x")).toBe("GET /v1/customers/{id}");
+  });
+
+  it("holds one endpoint's calls to its own limit, besides the account's", { timeout: 30_000 }, async () => {
+    await resetFanoutFakes();
+    // Six invoice items (four lines, shipping, tax) under 3 per 3 s for each endpoint.
+    const order = shopifyOrder({
+      customerId: "207119551000000001",
+      totalPrice: "70.00",
+      totalTax: "4.00",
+      shipping: ["6.00"],
+      lines: [1, 2, 3, 4].map((n) => ({ title: `Item ${n}`, price: "15.00", quantity: 1 })),
+    });
+    const message = await orderMessage(order.raw);
+    const result = await consume([message], depsWith({ STRIPE_ENDPOINT_RATE_LIMIT: "3/3s" }));
+    expect(result.explicitAcks).toHaveLength(1);
+    const items = (await requests("stripe")).filter((r) => r.method === "POST" && r.path.split("?")[0] === "/v1/invoiceitems");
+    expect(items).toHaveLength(6);
+    expect(peakIn(items as LoggedRequest[], 3_000)).toBeLessThanOrEqual(3);
+    const invoice = (await requests("stripe")).filter((r) => r.path.endsWith("/finalize") && r.status === 200);
+    expect(invoice).toHaveLength(1);
   });
 });
