@@ -26,6 +26,10 @@ export default defineConfig(async () => {
                   MAILCHIMP_LIST_ID: "list0001",
                   MAILCHIMP_WEBHOOK_SECRET: "test-mailchimp-url-secret",
                   SHOPIFY_WEBHOOK_SECRET: "test-shopify-secret",
+                  // The Stripe fake enforces no rate, and a 400-line order would spend 16 s in
+                  // Stripe's real per-endpoint budget (25/s); the budget tests set their own.
+                  STRIPE_RATE_LIMIT: "10000/1s",
+                  STRIPE_ENDPOINT_RATE_LIMIT: "10000/1s",
                 },
               },
             }),
