@@ -7,6 +7,7 @@
  */
 import { and, asc, desc, eq, gte, inArray, isNotNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import { unionAll } from "drizzle-orm/sqlite-core";
+import type { AuditRecord } from "../audit/sink";
 import { actions, auditLog, events } from "../db/schema";
 import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../entities/conflicts";
 import { fail, type Failure } from "../errors";
@@ -47,26 +48,13 @@ export interface EventAction {
   updatedAt: string;
 }
 
-/** One outbound call made for the event, alone or in a bulk call that served it. */
-export interface EventAuditRow {
+/** One outbound call made for the event, alone or in a bulk call that served it: its audit row, times as ISO text. */
+export type EventAuditRow = Omit<AuditRecord, "createdAt" | "served"> & {
   id: string;
-  eventId: string | null;
-  entityKey: string | null;
-  action: string | null;
-  connector: string;
-  method: string;
-  url: string;
-  requestBody: string | null;
-  status: number | null;
-  responseBody: string | null;
-  durationMs: number;
-  attempt: number;
-  outcome: "success" | "transient" | "permanent";
-  error: string | null;
   createdAt: string;
   /** A bulk call: every event it served; null for a call made for one event. */
   served: string[] | null;
-}
+};
 
 export interface EventDetail extends EventSummary {
   dedupeKey: string;
