@@ -70,6 +70,15 @@ export class HttpClient {
     this.limit = options.limit ?? pLimit(6);
   }
 
+  /**
+   * What every client of one consumer invocation shares (its bound on calls in flight): work
+   * that may be shared in flight (a token call) is shared within it, never across invocations,
+   * since workerd does not resolve a promise for a request other than the one that made it.
+   */
+  get scope(): object {
+    return this.limit;
+  }
+
   /** Waits for a free slot, then sends; the timeout runs from the moment the call is sent. */
   call<T>(spec: CallSpec<T>): Promise<CallResult<T>> {
     return this.limit(() => this.send(spec));

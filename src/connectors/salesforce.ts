@@ -49,6 +49,8 @@ const UpsertAnswer = z.union([
 
 interface CachedSession {
   promise: Promise<SalesforceSession>;
+  /** The invocation whose token call it is (HttpClient.scope): only its actions wait on the call. */
+  scope: object;
   /** Set once the token call succeeded: the session a 401 is compared with. */
   settled?: SalesforceSession;
   /** The sinks that already know this token. */
@@ -58,9 +60,8 @@ interface CachedSession {
 const sessions = new Map<string, CachedSession>();
 
 /**
- * How long an action waits for a token call another action started. That call can belong to
- * another invocation of the isolate; were that invocation cancelled mid-call, its promise might
- * never settle, and this bound turns the wait into a transient failure instead of a hang.
+ * How long an action waits for a token call another action of its invocation started: a bound,
+ * so a call that never settles is a transient failure instead of a hang.
  */
 const SHARED_TOKEN_WAIT_MS = DEFAULT_TIMEOUT_MS + 5_000;
 
@@ -119,8 +120,10 @@ export class SalesforceConnector {
   /** The cached token, or the token call in flight, or a new token call. */
   private async session(): Promise<SalesforceSession> {
     let entry = sessions.get(this.cacheKey);
-    if (entry === undefined) {
-      const created: CachedSession = { promise: this.fetchToken(), taught: new WeakSet() };
+    // A token is plain data once issued, shared by every invocation of the isolate; a token call
+    // in flight is waited on only by its own invocation's actions (HttpClient.scope).
+    if (entry === undefined || (entry.settled === undefined && entry.scope !== this.http.scope)) {
+      const created: CachedSession = { promise: this.fetchToken(), scope: this.http.scope, taught: new WeakSet() };
       created.promise.then(
         (session) => {
           created.settled = session;

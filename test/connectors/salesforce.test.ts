@@ -33,8 +33,8 @@ function setup(opts: { apiVersion?: string; tokenLifetimeMs?: number; clientSecr
   const audit = new AuditBuffer();
   const limit = pLimit(6); // one invocation's bound, shared by its actions
   /** The connector of one action: its own HttpClient, as the pipeline builds one per action. */
-  const connector = (action = "salesforce") =>
-    new SalesforceConnector(new HttpClient({ transport, audit, redactor, limit, context: { eventId: "evt_1", entityKey: "customer:1", action, attempt: 1 } }), config, redactor);
+  const connector = (action = "salesforce", scope = limit) =>
+    new SalesforceConnector(new HttpClient({ transport, audit, redactor, limit: scope, context: { eventId: "evt_1", entityKey: "customer:1", action, attempt: 1 } }), config, redactor);
   return { fake, connector, audit, config };
 }
 
@@ -61,6 +61,16 @@ describe("Salesforce token", () => {
     expect(tokenCalls(fake)).toHaveLength(1);
     expect(fake.state.data.tokensIssued).toBe(1);
     expect(patches(fake).map((r) => r.status)).toEqual(Array(10).fill(201));
+  });
+
+  it("in flight is waited on only by its own invocation: another makes its own call (workerd resolves no promise across requests)", async () => {
+    const { fake, connector } = setup();
+    const other = pLimit(6); // another consumer invocation's bound
+    await Promise.all([connector("a").upsertContact("1", ada), connector("b").upsertContact("2", ada), connector("c", other).upsertContact("3", ada)]);
+    expect(tokenCalls(fake)).toHaveLength(2);
+    // Once issued, the token is plain data: a third invocation uses it without a call.
+    await connector("d", pLimit(6)).upsertContact("4", ada);
+    expect(tokenCalls(fake)).toHaveLength(2);
   });
 
   it("is kept for the next invocation's actions", async () => {
