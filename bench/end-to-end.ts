@@ -20,7 +20,7 @@ import { performance } from "node:perf_hooks";
 import { hubspotSignature } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { CREDENTIALS, prng, setFaults, shuffled, startVendorFakes, track, workerVars, type Contact, type HubSpotLimitCounters, type HubSpotTally, type MailchimpTally, type VendorFakes } from "./harness";
+import { CREDENTIALS, prng, sendAll, setFaults, shuffled, startVendorFakes, track, workerVars, type Contact, type HubSpotLimitCounters, type HubSpotTally, type MailchimpTally, type VendorFakes } from "./harness";
 import type { BindingMeter } from "./metered-worker";
 import { WRITE_SKEW_MS } from "../src/entities/sync-state";
 import { subscriberHash } from "../src/sandbox/fake-mailchimp";
@@ -411,12 +411,7 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
     const endCpu = startCpuWindow();
     const started = performance.now();
     const deadline = started + settings.timeoutMs;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: settings.senderConcurrency }, async () => {
-        while (next < batches.length) await sendWebhook(worker, batches[next++]!);
-      }),
-    );
+    await sendAll(batches, settings.senderConcurrency, (batch) => sendWebhook(worker, batch));
     const sendMs = performance.now() - started;
     const arrived = await waitFor(() => tally.writesByMember.size >= settings.contacts, deadline);
     const elapsedMs = (arrived ? tally.lastWriteOkAt : performance.now()) - started;
@@ -496,16 +491,8 @@ async function runEmailToCrm(
   const endCpu = startCpuWindow();
   const started = performance.now();
   const deadline = started + settings.timeoutMs;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: settings.profileSenderConcurrency }, async () => {
-      while (next < order.length) {
-        const contact = order[next++]!;
-        // fired_at is taken as the request is built, as Mailchimp stamps it when the change happens.
-        await sendMailchimpWebhook(worker, secret, profileWebhook(contact, newName.get(contact.id)!));
-      }
-    }),
-  );
+  // fired_at is taken as the request is built, as Mailchimp stamps it when the change happens.
+  await sendAll(order, settings.profileSenderConcurrency, (contact) => sendMailchimpWebhook(worker, secret, profileWebhook(contact, newName.get(contact.id)!)));
   const sendMs = performance.now() - started;
   const arrived = await waitFor(() => hubspot.patchesByContact.size >= settings.contacts, deadline);
   const elapsedMs = (arrived ? hubspot.lastPatchOkAt : performance.now()) - started;

@@ -88,6 +88,16 @@ export async function closeAll(): Promise<void> {
   for (const close of [...open].reverse()) await close().catch(() => undefined);
 }
 
+/** Sends every item with `concurrency` senders at once, in order; resolves when all were sent. */
+export async function sendAll<T>(items: readonly T[], concurrency: number, send: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await send(items[next++]!);
+    }),
+  );
+}
+
 // ---- PRNG -------------------------------------------------------------------------------
 
 /** mulberry32, the same generator the fakes use: a fixed seed gives the same run every time. */

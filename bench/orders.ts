@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { startLocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
 import { meterDelta, readMeter, waitFor, waitSettled } from "./end-to-end";
-import { ORDER_CREDENTIALS, orderWorkerVars, prng, track } from "./harness";
+import { ORDER_CREDENTIALS, orderWorkerVars, prng, sendAll, track } from "./harness";
 import { startOrderFakes } from "./order-fakes";
 import { makeCustomers, makeOrders, type BenchOrder } from "./shopify-orders";
 
@@ -161,12 +161,7 @@ export async function runOrders(meteredScriptPath: string, settings: OrdersSetti
     const endCpu = startCpuWindow();
     const started = performance.now();
     const deadline = started + settings.timeoutMs;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: settings.senderConcurrency }, async () => {
-        while (next < orders.length) await send(worker.url, orders[next++]!);
-      }),
-    );
+    await sendAll(orders, settings.senderConcurrency, (order) => send(worker.url, order));
     const sendMs = performance.now() - started;
     const arrived = await waitFor(() => t.stripe.finalized.size >= orders.length, deadline);
     const elapsedMs = (arrived ? t.stripe.lastFinalizeOkAt : performance.now()) - started;

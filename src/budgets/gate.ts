@@ -138,8 +138,10 @@ export class BudgetGate implements CallGate {
     const api = this.apis[vendor];
     if (!api) return async () => undefined;
     // Stripe limits each endpoint as well as the account: the endpoint's budget first.
-    const perEndpoint = vendor === "stripe" && endpoint && this.apis.endpoint ? this.budgets.stripeEndpoint : [];
-    if (perEndpoint.length > 0) await this.acquire(`${vendor} ${stripeEndpoint(endpoint!)}`, vendor, this.apis.endpoint!(vendor, stripeEndpoint(endpoint!)), perEndpoint, latestStart);
+    if (vendor === "stripe" && endpoint && this.apis.endpoint && this.budgets.stripeEndpoint.length > 0) {
+      const name = stripeEndpoint(endpoint);
+      await this.acquire(`${vendor} ${name}`, vendor, this.apis.endpoint(vendor, name), this.budgets.stripeEndpoint, latestStart);
+    }
     const slot = await this.acquire(vendor, vendor, api, vendor === "mailchimp" ? [] : windowsOf(this.budgets, vendor), latestStart);
     return async (answer: { status: number; headers: Headers } | null) => {
       const work: Promise<void>[] = [];
