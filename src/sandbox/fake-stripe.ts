@@ -3,7 +3,8 @@
 // secret-key auth (`Authorization: Bearer sk_…`, or Basic with the key as user name), form-encoded
 // bodies (stripe-form.ts), `{error: {type, code, message, param}}` errors, the `Stripe-Version`
 // header (the account's default version when absent; recorded in the request log), and idempotent
-// requests (stripe-idempotency.ts). The objects and their rules: stripe-billing.ts.
+// requests (stripe-idempotency.ts). The objects and their rules: stripe-billing.ts (customers and
+// the data), stripe-invoices.ts, stripe-invoice-items.ts.
 //
 // Faults: the shared ones (`/_sandbox/faults`: outage, failNext, errorRate, latency) answer before
 // the endpoint runs, so, as at Stripe, no result is saved under the request's Idempotency-Key and
@@ -11,25 +12,13 @@
 // makes the next `count` successful writes answer `status` (500) after they ran (their effect kept
 // unless `commit: false`); that answer is saved under the key like any executed one, so a retry
 // with the same key gets the same 500 again, as Stripe documents.
-import { cloneJson, isPlainObject, jsonResponse, md5Hex, parsePath, pathSegments, readBody, type FakeService, type RequestBody, type RequestLogEntry } from "./fake-service";
+import { isPlainObject, jsonResponse, md5Hex, parsePath, pathSegments, readBody, type FakeService, type RequestBody, type RequestLogEntry } from "./fake-service";
 import { initSandboxState, type SandboxState } from "./faults";
 import { handleSandboxRequest } from "./sandbox-request";
-import {
-  createCustomer,
-  createInvoice,
-  createInvoiceItem,
-  finalizeInvoice,
-  getInvoice,
-  listCustomers,
-  listInvoices,
-  renderCustomer,
-  renderInvoice,
-  renderInvoiceItem,
-  type BillingCtx,
-  type BillingData,
-  type Outcome,
-} from "./stripe-billing";
-import { decide, fingerprintOf, keyScope, pruneExpired, replayResponse, type SavedResult } from "./stripe-idempotency";
+import { billingSnapshot, createCustomer, listCustomers, renderCustomer, type BillingCtx, type BillingData, type Outcome } from "./stripe-billing";
+import { decide, fingerprintOf, keyScope, pruneExpired, replayResponse, saveResult, type IdempotencyData } from "./stripe-idempotency";
+import { createInvoiceItem, renderInvoiceItem } from "./stripe-invoice-items";
+import { createInvoice, finalizeInvoice, getInvoice, listInvoices, renderInvoice } from "./stripe-invoices";
 import { apiKeyOf, checkAuth, noSuch, parseStripeForm, StripeFailure, stripeErrorJson, stripeErrorResponse, stripeFaultResponse, type FormParams } from "./stripe-form";
 
 export type { CustomerRecord, InvoiceItemRecord, InvoiceRecord } from "./stripe-billing";
@@ -40,9 +29,7 @@ export interface ExecutionFaults {
   commit: boolean;
 }
 
-export interface FakeStripeData extends BillingData {
-  /** Saved first answers, by API-key hash and Idempotency-Key. */
-  idempotency: Record<string, SavedResult>;
+export interface FakeStripeData extends BillingData, IdempotencyData {
   executionFaults: ExecutionFaults | null;
 }
 
@@ -85,7 +72,7 @@ interface RequestMeta {
 }
 
 export function emptyStripeData(): FakeStripeData {
-  return { nextId: 1, customers: {}, invoices: {}, invoiceItems: {}, idempotency: {}, executionFaults: null };
+  return { nextId: 1, customers: {}, invoices: {}, invoiceItems: {}, pendingItems: {}, idempotency: {}, idempotencyOrder: [], executionFaults: null };
 }
 
 export function createFakeStripe(opts: FakeStripeOptions): FakeService<FakeStripeState> {
@@ -158,8 +145,9 @@ export function createFakeStripe(opts: FakeStripeOptions): FakeService<FakeStrip
       const scope = key !== null ? keyScope(meta.apiKey!, key) : null;
       const fingerprint = fingerprintOf(request.method, url.pathname, params);
       if (key !== null && scope !== null) {
-        pruneExpired(data.idempotency, now());
-        const decision = decide(data.idempotency, scope, key, fingerprint, meta.inUse);
+        const at = now();
+        pruneExpired(data, at);
+        const decision = decide(data.idempotency, scope, key, fingerprint, meta.inUse, at);
         if (decision.kind === "refuse") return decision.response;
         if (decision.kind === "replay") return replayResponse(decision.saved, key, apiVersion);
         headers["Idempotency-Key"] = key;
@@ -167,7 +155,7 @@ export function createFakeStripe(opts: FakeStripeOptions): FakeService<FakeStrip
 
       const ctx: BillingCtx = { data, now: Math.floor(now() / 1000), apiVersion, defaultCurrency: opts.defaultCurrency ?? "usd" };
       const fault = isPost ? data.executionFaults : null;
-      const before = fault?.commit === false ? cloneJson({ customers: data.customers, invoices: data.invoices, invoiceItems: data.invoiceItems }) : null;
+      const before = fault?.commit === false ? billingSnapshot(data) : null;
       let outcome: Outcome;
       let executed: boolean;
       try {
@@ -186,9 +174,7 @@ export function createFakeStripe(opts: FakeStripeOptions): FakeService<FakeStrip
       }
       const text = JSON.stringify(outcome.body);
       if (scope !== null && executed) {
-        data.idempotency[scope] = { fingerprint, status: outcome.status, body: text, requestId: headers["Request-Id"]!, at: now() };
-        const scopes = Object.keys(data.idempotency); // oldest first: insertion order, never integer-like
-        for (const old of scopes.slice(0, Math.max(0, scopes.length - (opts.maxSavedKeys ?? 1_000)))) delete data.idempotency[old];
+        saveResult(data, scope, { fingerprint, status: outcome.status, body: text, requestId: headers["Request-Id"]!, at: now() }, opts.maxSavedKeys ?? 1_000);
       }
       return new Response(text, { status: outcome.status, headers: { "Content-Type": "application/json", ...headers } });
     },

@@ -37,9 +37,62 @@ export function fingerprintOf(method: string, pathname: string, params: FormPara
   return `${method} ${pathname} ${canonicalJson(params)}`;
 }
 
-/** Drops results past the retention window (they are "at least 24 hours old"). */
-export function pruneExpired(store: Record<string, SavedResult>, now: number): void {
-  for (const [scope, saved] of Object.entries(store)) if (now - saved.at >= KEY_RETENTION_MS) delete store[scope];
+/**
+ * The saved results, as the fake's data keeps them. Every POST with a key prunes and may save, so
+ * neither may look at every saved key (a plain object's keys are listed, and in dictionary mode
+ * sorted, in full even to find the first): `idempotencyOrder` lists the scopes oldest first, which
+ * pruning and the maxSavedKeys trim take from the front. Both are plain JSON, as the sandbox keeps
+ * the data in Durable Object storage.
+ */
+export interface IdempotencyData {
+  /** Saved first answers, by API-key hash and Idempotency-Key. */
+  idempotency: Record<string, SavedResult>;
+  /**
+   * The keys of `idempotency` in the order they were saved, which is the order of their `at` (the
+   * fake's clock at saving). Absent in state saved before it existed: orderOf derives it.
+   */
+  idempotencyOrder?: string[];
+}
+
+/** The scopes oldest first; for older state, the record's own key order (insertion order: scopes are never integer-like). */
+function orderOf(data: IdempotencyData): string[] {
+  return (data.idempotencyOrder ??= Object.keys(data.idempotency));
+}
+
+/** Past the retention window ("at least 24 hours old"): as good as gone, pruned or not. */
+function expired(saved: SavedResult, now: number): boolean {
+  return now - saved.at >= KEY_RETENTION_MS;
+}
+
+/**
+ * Drops the results past the retention window, oldest first, stopping at the first that is not:
+ * saved in time order, the ones after it are younger. (Were the clock ever set back, an expired
+ * result could wait behind a younger one; decide treats it as absent all the same.)
+ */
+export function pruneExpired(data: IdempotencyData, now: number): void {
+  const order = orderOf(data);
+  let dropped = 0;
+  for (; dropped < order.length; dropped++) {
+    const saved = data.idempotency[order[dropped]!];
+    if (saved !== undefined && !expired(saved, now)) break;
+    delete data.idempotency[order[dropped]!];
+  }
+  if (dropped > 0) order.splice(0, dropped);
+}
+
+/** Saves the first answer under `scope`, then forgets the oldest beyond `maxKeys`. */
+export function saveResult(data: IdempotencyData, scope: string, saved: SavedResult, maxKeys: number): void {
+  const order = orderOf(data);
+  if (Object.hasOwn(data.idempotency, scope)) {
+    // Only an expired result pruning has not reached (decide took it as absent): it goes, and the
+    // new one takes its place at the young end, as if it had been pruned. Rare, hence the search.
+    order.splice(order.indexOf(scope), 1);
+    delete data.idempotency[scope];
+  }
+  data.idempotency[scope] = saved;
+  order.push(scope);
+  const excess = order.length - maxKeys;
+  if (excess > 0) for (const old of order.splice(0, excess)) delete data.idempotency[old];
 }
 
 export type KeyDecision =
@@ -47,8 +100,11 @@ export type KeyDecision =
   | { kind: "replay"; saved: SavedResult }
   | { kind: "refuse"; response: Response };
 
-/** What a POST with `key` gets, before its endpoint runs. `inUse`: another request with the key is running now. */
-export function decide(store: Record<string, SavedResult>, scope: string, key: string, fingerprint: string, inUse: boolean): KeyDecision {
+/**
+ * What a POST with `key` gets, before its endpoint runs. `inUse`: another request with the key is
+ * running now. A result past the retention window counts as absent even where it is still stored.
+ */
+export function decide(store: Record<string, SavedResult>, scope: string, key: string, fingerprint: string, inUse: boolean, now: number): KeyDecision {
   if (key.length > IDEMPOTENCY_KEY_MAX_LENGTH) {
     return {
       kind: "refuse",
@@ -66,7 +122,7 @@ export function decide(store: Record<string, SavedResult>, scope: string, key: s
     };
   }
   const saved = store[scope];
-  if (saved === undefined) return { kind: "execute" };
+  if (saved === undefined || expired(saved, now)) return { kind: "execute" };
   if (saved.fingerprint !== fingerprint) {
     return {
       kind: "refuse",
