@@ -9,6 +9,9 @@
  *   cost of up to a twentieth of the window's capacity. The vendor counts a call when it
  *   arrives, some time after it was granted (a busy isolate, the network), so a call is
  *   counted as made up to ARRIVAL_SLACK_MS later than its grant: its window ends that much later.
+ * - rates within the rate (Stripe limits each endpoint as well as the account): a scope's calls
+ *   count in the scope's windows and in the account's, and one request grants calls of several
+ *   scopes at once.
  * - connections: calls in flight at once (Mailchimp: 10 per account), each held under a lease
  *   that ends by itself, so a caller that dies cannot keep a connection for ever.
  * - a pause for everyone after the vendor answered 429 (its Retry-After, or a default).
@@ -30,6 +33,8 @@ export interface SlotState {
 
 export interface BudgetState {
   rate: RateState;
+  /** Per scope (a Stripe endpoint, "POST /v1/invoiceitems"): its own count, besides the account's. */
+  scoped?: Record<string, RateState>;
   slots: SlotState;
   /** No call before this (a 429's Retry-After, for everyone). */
   pausedUntil: number;
@@ -38,11 +43,20 @@ export interface BudgetState {
 /** Calls granted now, or none and how long to wait; and what is left of each window after the grant. */
 export type Grant = { granted: number; retryAfterMs: number | null; remaining?: number[] };
 
+/** Calls wanted within a scope (null: the account's rate alone). */
+export interface RateAsk {
+  scope: string | null;
+  want: number;
+}
+
+/** Per ask, in order: calls granted now and, when fewer than wanted, how long until more; and what is left of the account's windows. */
+export type Grants = { granted: number[]; retryAfterMs: (number | null)[]; remaining: number[] };
+
 const BUCKETS_PER_WINDOW = 20;
 /** How late after its grant a call may reach the vendor and still be counted where the vendor counts it. */
 export const ARRIVAL_SLACK_MS = 1_000;
 /** At most a tenth of a window: a one-second window must not lose half its capacity to the slack. */
-const slackOf = (w: RateWindow) => Math.min(ARRIVAL_SLACK_MS, Math.floor(w.windowMs / 10));
+export const slackOf = (w: RateWindow) => Math.min(ARRIVAL_SLACK_MS, Math.floor(w.windowMs / 10));
 
 export function emptyBudget(windows: readonly RateWindow[]): BudgetState {
   return { rate: { buckets: windows.map(() => ({})) }, slots: { held: {} }, pausedUntil: 0 };
@@ -63,12 +77,32 @@ function nextFree(buckets: Record<string, number>, w: RateWindow, now: number): 
   return starts.length === 0 ? 0 : Math.min(...starts) + bucketMs(w) + w.windowMs - now;
 }
 
-function prune(state: BudgetState, windows: readonly RateWindow[], now: number): void {
+function pruneRate(rate: RateState, windows: readonly RateWindow[], now: number): void {
   windows.forEach((w, i) => {
-    const buckets = state.rate.buckets[i] ?? (state.rate.buckets[i] = {});
+    const buckets = rate.buckets[i] ?? (rate.buckets[i] = {});
     for (const start of Object.keys(buckets)) if (Number(start) + bucketMs(w) <= now - w.windowMs) delete buckets[start];
   });
+}
+
+function prune(state: BudgetState, windows: readonly RateWindow[], now: number): void {
+  pruneRate(state.rate, windows, now);
   for (const [id, until] of Object.entries(state.slots.held)) if (until <= now) delete state.slots.held[id];
+}
+
+/** What is left of each window of `rate` now. */
+const leftIn = (rate: RateState, windows: readonly RateWindow[], now: number) => windows.map((w, i) => w.limit - used(rate.buckets[i]!, w, now));
+
+/** How long until `rate` has room again: the latest of its full windows' next free bucket. */
+const waitIn = (rate: RateState, windows: readonly RateWindow[], now: number) =>
+  Math.max(0, ...windows.map((w, i) => (used(rate.buckets[i]!, w, now) >= w.limit ? nextFree(rate.buckets[i]!, w, now) : 0)));
+
+/** Counts `n` calls granted at `now` in every window of `rate`, where the vendor may count them (ARRIVAL_SLACK_MS). */
+function charge(rate: RateState, windows: readonly RateWindow[], n: number, now: number): void {
+  windows.forEach((w, i) => {
+    const start = String(Math.floor((now + slackOf(w)) / bucketMs(w)) * bucketMs(w));
+    const buckets = rate.buckets[i]!;
+    buckets[start] = (buckets[start] ?? 0) + n;
+  });
 }
 
 /**
@@ -76,20 +110,48 @@ function prune(state: BudgetState, windows: readonly RateWindow[], now: number):
  * time to wait. A pause after a 429 grants nothing until it ends.
  */
 export function acquireRate(state: BudgetState, windows: readonly RateWindow[], want: number, now: number): Grant {
+  const grants = acquireRates(state, windows, [], [{ scope: null, want }], now);
+  return { granted: grants.granted[0]!, retryAfterMs: grants.retryAfterMs[0]!, remaining: grants.remaining };
+}
+
+/**
+ * Grants each ask in turn, as much of it as the account's windows and its scope's windows
+ * (`scopeWindows`, the same for every scope) both have left; an ask granted less than it wants
+ * gets the wait until its windows have room again. One request serves the calls of several
+ * scopes that wait at the same moment.
+ */
+export function acquireRates(state: BudgetState, windows: readonly RateWindow[], scopeWindows: readonly RateWindow[], asks: readonly RateAsk[], now: number): Grants {
   prune(state, windows, now);
-  if (state.pausedUntil > now) return { granted: 0, retryAfterMs: state.pausedUntil - now, remaining: remaining(state, windows, now) };
-  let granted = want;
-  windows.forEach((w, i) => (granted = Math.min(granted, w.limit - used(state.rate.buckets[i]!, w, now))));
-  if (granted <= 0) {
-    const wait = Math.max(...windows.map((w, i) => (used(state.rate.buckets[i]!, w, now) >= w.limit ? nextFree(state.rate.buckets[i]!, w, now) : 0)));
-    return { granted: 0, retryAfterMs: Math.max(1, wait), remaining: remaining(state, windows, now) };
+  const scopeOf = (scope: string): RateState => {
+    const scoped = (state.scoped ??= {});
+    const rate = (scoped[scope] ??= { buckets: [] });
+    pruneRate(rate, scopeWindows, now);
+    return rate;
+  };
+  const granted: number[] = [];
+  const retryAfterMs: (number | null)[] = [];
+  for (const ask of asks) {
+    if (state.pausedUntil > now) {
+      granted.push(0);
+      retryAfterMs.push(state.pausedUntil - now);
+      continue;
+    }
+    const scoped = ask.scope === null ? null : scopeOf(ask.scope);
+    const left = [...leftIn(state.rate, windows, now), ...(scoped ? leftIn(scoped, scopeWindows, now) : [])];
+    const n = Math.max(0, Math.min(ask.want, ...left));
+    if (n > 0) {
+      charge(state.rate, windows, n, now);
+      if (scoped) charge(scoped, scopeWindows, n, now);
+    }
+    granted.push(n);
+    retryAfterMs.push(n >= ask.want ? null : Math.max(1, waitIn(state.rate, windows, now), scoped ? waitIn(scoped, scopeWindows, now) : 0));
   }
-  windows.forEach((w, i) => {
-    const start = String(Math.floor((now + slackOf(w)) / bucketMs(w)) * bucketMs(w));
-    const buckets = state.rate.buckets[i]!;
-    buckets[start] = (buckets[start] ?? 0) + granted;
-  });
-  return { granted, retryAfterMs: null, remaining: remaining(state, windows, now) };
+  // Scopes whose windows have all passed are dropped, so the state stays the size of what is in use.
+  for (const [scope, rate] of Object.entries(state.scoped ?? {})) {
+    pruneRate(rate, scopeWindows, now);
+    if (rate.buckets.every((b) => Object.keys(b).length === 0)) delete state.scoped![scope];
+  }
+  return { granted, retryAfterMs, remaining: remaining(state, windows, now) };
 }
 
 /**

@@ -2,15 +2,17 @@
  * The vendor budgets as one consumer invocation sees them (CONTRACT 4.11): before every call to
  * a vendor with a limit, the HttpClient asks the gate, and the gate asks that vendor account's
  * VendorBudget object. Calls waiting at the same moment ask together (one Durable Object request
- * for all of them), so bulk calls cost one budget request each and a burst of single calls
- * costs few.
+ * for all of them, whatever their endpoints), so bulk calls cost one budget request each and a
+ * burst of single calls costs few. The HttpClient asks for the next calls while its connections
+ * are busy, so the requests overlap the calls in flight instead of holding a connection.
  *
  * - HubSpot: one call of the rate (HUBSPOT_RATE_LIMIT). What HubSpot says is left
  *   (X-HubSpot-RateLimit-Remaining, -Daily-Remaining) is taught to the budget when it is low,
  *   so calls the budget cannot see (another app, a person's import) are counted too.
  * - Mailchimp: one of MAILCHIMP_MAX_CONNECTIONS, held while the call is in flight.
  * - Stripe (STRIPE_RATE_LIMIT per account, and STRIPE_ENDPOINT_RATE_LIMIT for each endpoint: Stripe
- *   limits both), Salesforce (SALESFORCE_RATE_LIMIT): one call of the rate.
+ *   limits both; the account's object counts both), Salesforce (SALESFORCE_RATE_LIMIT): one call
+ *   of the rate.
  * - Postmark, which documents no rate: nothing but the pause after a 429.
  * - A 429 pauses every invocation: until its Retry-After, else for a default.
  * No capacity within the wait a call can afford: it is not sent, and fails as `capacity`, which
@@ -20,18 +22,29 @@ import { createHash } from "node:crypto";
 import type { Config } from "../config";
 import { ActionFailure, parseRetryAfter } from "../connectors/errors";
 import { log } from "../observability/log";
-import type { Grant, RateWindow } from "./budget";
+import { slackOf, type Grant, type Grants, type RateAsk, type RateWindow } from "./budget";
 
-/** What the HttpClient needs: wait for capacity, then report the answer (null: no answer, a network error). */
+/** Capacity for one call: send it before `freshUntil`, then report its answer (null: no answer, a network error). */
+export interface CallPass {
+  /**
+   * The vendor counts a call when it arrives, and the budget counted it as arriving within its
+   * arrival slack (budget.ts): a call not sent by this time asks again.
+   */
+  freshUntil: number;
+  exit(answer: { status: number; headers: Headers } | null): Promise<void>;
+}
+
+/** What the HttpClient needs: wait for capacity. */
 export interface CallGate {
   /** `endpoint`: the call's method and path (`POST /v1/invoiceitems`), for vendors that limit each endpoint too. */
-  enter(connector: string, latestStart: number, endpoint?: string): Promise<(answer: { status: number; headers: Headers } | null) => Promise<void>>;
+  enter(connector: string, latestStart: number, endpoint?: string): Promise<CallPass>;
 }
 
 /** The VendorBudget methods the gate uses (its Durable Object stub, or a stand-in). */
 export interface BudgetApi {
   status(windows: RateWindow[], now: number): Promise<{ remaining: number[]; pausedUntil: number | null; connectionsHeld: number }>;
   rate(windows: RateWindow[], want: number, now: number): Promise<Grant>;
+  rates(windows: RateWindow[], scopeWindows: RateWindow[], asks: RateAsk[], now: number): Promise<Grants>;
   connections(max: number, want: number, holdMs: number, now: number): Promise<{ ids: string[]; retryAfterMs: number | null }>;
   release(ids: string[]): Promise<void>;
   backOff(retryAfterMs: number, now: number): Promise<void>;
@@ -62,8 +75,8 @@ export const isCapacityFailure = (error: unknown): error is ActionFailure => err
 
 /** The budget objects' names: one per vendor account, named by a digest of its credential (never the credential). */
 export type Vendor = "hubspot" | "mailchimp" | "stripe" | "salesforce" | "postmark";
-/** Each enabled vendor's budget, and (Stripe) one budget per endpoint of its account. */
-export type BudgetApis = Partial<Record<Vendor, BudgetApi>> & { endpoint?: (vendor: Vendor, endpoint: string) => BudgetApi };
+/** Each enabled vendor's budget (Stripe's counts its endpoints too). */
+export type BudgetApis = Partial<Record<Vendor, BudgetApi>>;
 
 export function budgetName(vendor: Vendor, credential: string): string {
   return `${vendor}:${createHash("sha256").update(credential).digest("hex").slice(0, 24)}`;
@@ -79,13 +92,9 @@ export function durableBudgets(ns: DurableObjectNamespace<import("./vendor-budge
     ["postmark", config.postmark.enabled ? config.postmark.serverToken : null],
   ];
   const apis: BudgetApis = {};
-  const names = new Map<Vendor, string>();
   for (const [vendor, credential] of credentials) {
-    if (credential === null) continue;
-    names.set(vendor, budgetName(vendor, credential));
-    apis[vendor] = ns.get(ns.idFromName(budgetName(vendor, credential))) as unknown as BudgetApi;
+    if (credential !== null) apis[vendor] = ns.get(ns.idFromName(budgetName(vendor, credential))) as unknown as BudgetApi;
   }
-  apis.endpoint = (vendor, endpoint) => ns.get(ns.idFromName(`${names.get(vendor)} ${endpoint}`)) as unknown as BudgetApi;
   return apis;
 }
 
@@ -98,7 +107,7 @@ function windowsOf(budgets: Config["budgets"], vendor: Exclude<Vendor, "mailchim
 export async function budgetStatus(apis: BudgetApis, budgets: Config["budgets"], now: number) {
   const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
   const entries = await Promise.all(
-    (Object.keys(apis).filter((k) => k !== "endpoint") as Vendor[]).map(async (vendor) => {
+    (Object.keys(apis) as Vendor[]).map(async (vendor) => {
       if (vendor === "mailchimp") {
         const status = await apis.mailchimp!.status([], now);
         return [vendor, { maxConnections: budgets.mailchimpConnections, connectionsHeld: status.connectionsHeld, pausedUntil: iso(status.pausedUntil) }] as const;
@@ -115,15 +124,17 @@ export async function budgetStatus(apis: BudgetApis, budgets: Config["budgets"],
 }
 
 interface Waiter {
+  /** The Stripe endpoint the call is for (its own limit besides the account's), or null. */
+  scope: string | null;
   latestStart: number;
-  resolve(slot: string | null): void;
+  resolve(grant: { slot: string | null; at: number }): void;
   reject(error: unknown): void;
 }
 
 export class BudgetGate implements CallGate {
-  /** By budget key: a vendor, or a vendor's endpoint ("stripe POST /v1/invoiceitems"). */
-  private readonly waiting = new Map<string, Waiter[]>();
-  private readonly asking = new Set<string>();
+  /** By vendor: the calls waiting for its budget, oldest first. */
+  private readonly waiting = new Map<Vendor, Waiter[]>();
+  private readonly asking = new Set<Vendor>();
   private warnedLow = false;
 
   constructor(
@@ -133,73 +144,109 @@ export class BudgetGate implements CallGate {
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 
-  async enter(connector: string, latestStart: number, endpoint?: string) {
+  async enter(connector: string, latestStart: number, endpoint?: string): Promise<CallPass> {
     const vendor = connector as Vendor;
     const api = this.apis[vendor];
-    if (!api) return async () => undefined;
-    // Stripe limits each endpoint as well as the account: the endpoint's budget first.
-    if (vendor === "stripe" && endpoint && this.apis.endpoint && this.budgets.stripeEndpoint.length > 0) {
-      const name = stripeEndpoint(endpoint);
-      await this.acquire(`${vendor} ${name}`, vendor, this.apis.endpoint(vendor, name), this.budgets.stripeEndpoint, latestStart);
-    }
-    const slot = await this.acquire(vendor, vendor, api, vendor === "mailchimp" ? [] : windowsOf(this.budgets, vendor), latestStart);
-    return async (answer: { status: number; headers: Headers } | null) => {
-      const work: Promise<void>[] = [];
-      if (slot) work.push(api.release([slot]));
-      if (answer?.status === 429) work.push(api.backOff(this.pauseFor(vendor, answer.headers), this.now()));
-      else if (answer && vendor === "hubspot") work.push(...this.learn(api, answer.headers));
-      // The budget's bookkeeping must not fail a call that was made: a lost release frees itself.
-      await Promise.all(work).catch((error: unknown) => log("budget_error", { vendor, error: String(error) }, "warn"));
+    if (!api) return { freshUntil: Infinity, exit: async () => undefined };
+    // Stripe limits each endpoint as well as the account: both are counted by one request.
+    const scope = vendor === "stripe" && endpoint && this.budgets.stripeEndpoint.length > 0 ? stripeEndpoint(endpoint) : null;
+    const { slot, at } = await new Promise<{ slot: string | null; at: number }>((resolve, reject) => {
+      const queue = this.waiting.get(vendor) ?? [];
+      queue.push({ scope, latestStart, resolve, reject });
+      this.waiting.set(vendor, queue);
+      void this.ask(vendor, api);
+    });
+    const windows = [...this.windowsOf(vendor), ...(scope ? this.budgets.stripeEndpoint : [])];
+    return {
+      // Half the slack, so a call sent just before it still arrives within the slack.
+      freshUntil: windows.length === 0 ? Infinity : at + Math.min(...windows.map(slackOf)) / 2,
+      exit: async (answer) => {
+        const work: Promise<void>[] = [];
+        if (slot) work.push(api.release([slot]));
+        if (answer?.status === 429) work.push(api.backOff(this.pauseFor(vendor, answer.headers), this.now()));
+        else if (answer && vendor === "hubspot") work.push(...this.learn(api, answer.headers));
+        // The budget's bookkeeping must not fail a call that was made: a lost release frees itself.
+        await Promise.all(work).catch((error: unknown) => log("budget_error", { vendor, error: String(error) }, "warn"));
+      },
     };
   }
 
-  /** Capacity for one call from the budget `key` (a vendor, or a vendor's endpoint): a connection's slot, or null. */
-  private acquire(key: string, vendor: Vendor, api: BudgetApi, windows: RateWindow[], latestStart: number): Promise<string | null> {
-    return new Promise<string | null>((resolve, reject) => {
-      const queue = this.waiting.get(key) ?? [];
-      queue.push({ latestStart, resolve, reject });
-      this.waiting.set(key, queue);
-      void this.ask(key, vendor, api, windows);
-    });
+  private windowsOf(vendor: Vendor): RateWindow[] {
+    return vendor === "mailchimp" ? [] : windowsOf(this.budgets, vendor);
   }
 
-  /** One request for every call waiting; those that cannot wait for the next capacity are turned away. */
-  private async ask(key: string, vendor: Vendor, api: BudgetApi, windows: RateWindow[]): Promise<void> {
-    if (this.asking.has(key)) return;
-    this.asking.add(key);
-    const queue = this.waiting.get(key)!;
+  /**
+   * One request for every call waiting (of every scope); a scope without capacity waits for it
+   * while the others go on, and a call that cannot wait that long is turned away.
+   */
+  private async ask(vendor: Vendor, api: BudgetApi): Promise<void> {
+    if (this.asking.has(vendor)) return;
+    this.asking.add(vendor);
+    const queue = this.waiting.get(vendor)!;
+    /** Per scope ("" for none): no capacity before this time. */
+    const blocked = new Map<string, number>();
+    const blockedUntil = (w: Waiter) => blocked.get(w.scope ?? "") ?? 0;
     try {
       while (queue.length > 0) {
-        const want = queue.length;
-        let slots: (string | null)[];
-        let retryAfterMs: number | null;
-        if (vendor === "mailchimp") {
-          const grant = await api.connections(this.budgets.mailchimpConnections, want, CONNECTION_HOLD_MS, this.now());
-          slots = grant.ids;
-          retryAfterMs = grant.retryAfterMs;
-        } else {
-          const grant = await api.rate(windows, want, this.now());
-          slots = Array.from({ length: grant.granted }, () => null);
-          retryAfterMs = grant.retryAfterMs;
-          if (key === "hubspot") this.warnIfLow(grant);
+        const now = this.now();
+        const ready = queue.filter((w) => blockedUntil(w) <= now);
+        if (ready.length === 0) {
+          await this.sleep(Math.max(1, Math.min(...queue.map(blockedUntil)) - now));
+          continue;
         }
-        for (const slot of slots) queue.shift()?.resolve(slot);
-        if (queue.length === 0) break;
-        const wait = Math.max(1, retryAfterMs ?? 1);
-        const until = this.now() + wait;
-        for (const w of queue.splice(0)) {
-          if (wait > MAX_WAIT_MS || until > w.latestStart) w.reject(capacityFailure(vendor, wait));
-          else queue.push(w);
+        const { granted, waits } = await this.grant(vendor, api, ready, now);
+        for (const { waiter, slot } of granted) {
+          queue.splice(queue.indexOf(waiter), 1);
+          waiter.resolve({ slot, at: now });
         }
-        if (queue.length > 0) await this.sleep(wait);
+        for (const [scope, waitMs] of waits) blocked.set(scope, this.now() + waitMs);
+        // A call that cannot wait for its scope's capacity is turned away.
+        for (const w of [...queue]) {
+          const until = blockedUntil(w);
+          if (until - this.now() > MAX_WAIT_MS || until > w.latestStart) {
+            queue.splice(queue.indexOf(w), 1);
+            w.reject(capacityFailure(vendor, until - this.now()));
+          }
+        }
       }
     } catch (error) {
       // The budget unreachable: no call may go out uncounted; they are retried on the schedule.
       const failure = new ActionFailure("transient", `${vendor}: the shared budget did not answer: ${String(error)}`, { connector: vendor });
       for (const w of queue.splice(0)) w.reject(failure);
     } finally {
-      this.asking.delete(key);
+      this.asking.delete(vendor);
     }
+  }
+
+  /**
+   * One budget request for `ready` (oldest first): the waiters it grants, each with its
+   * connection (Mailchimp) or null, and for each scope ("" for none) it could not serve in full,
+   * the wait until it has capacity again.
+   */
+  private async grant(vendor: Vendor, api: BudgetApi, ready: Waiter[], now: number): Promise<{ granted: { waiter: Waiter; slot: string | null }[]; waits: Map<string, number> }> {
+    const waits = new Map<string, number>();
+    if (vendor === "mailchimp") {
+      const { ids, retryAfterMs } = await api.connections(this.budgets.mailchimpConnections, ready.length, CONNECTION_HOLD_MS, now);
+      if (ids.length < ready.length) waits.set("", Math.max(1, retryAfterMs ?? 1));
+      return { granted: ids.map((slot, i) => ({ waiter: ready[i]!, slot })), waits };
+    }
+    const byScope = new Map<string, Waiter[]>();
+    for (const w of ready) {
+      const list = byScope.get(w.scope ?? "") ?? [];
+      list.push(w);
+      byScope.set(w.scope ?? "", list);
+    }
+    const scopes = [...byScope.keys()];
+    const asks = scopes.map((scope) => ({ scope: scope === "" ? null : scope, want: byScope.get(scope)!.length }));
+    const grants = await api.rates(this.windowsOf(vendor), this.budgets.stripeEndpoint, asks, now);
+    if (vendor === "hubspot") this.warnIfLow(grants.remaining);
+    const granted: { waiter: Waiter; slot: string | null }[] = [];
+    scopes.forEach((scope, i) => {
+      const n = grants.granted[i] ?? 0;
+      for (const waiter of byScope.get(scope)!.slice(0, n)) granted.push({ waiter, slot: null });
+      if (n < asks[i]!.want) waits.set(scope, Math.max(1, grants.retryAfterMs[i] ?? 1));
+    });
+    return { granted, waits };
   }
 
   private pauseFor(vendor: Vendor, headers: Headers): number {
@@ -228,10 +275,10 @@ export class BudgetGate implements CallGate {
   }
 
   /** The daily budget nearing its end is logged (also on GET /health). */
-  private warnIfLow(grant: Grant): void {
-    if (this.warnedLow || !grant.remaining) return;
+  private warnIfLow(remaining: number[]): void {
+    if (this.warnedLow) return;
     this.budgets.hubspot.forEach((w, i) => {
-      const left = grant.remaining?.[i];
+      const left = remaining[i];
       if (w.windowMs >= DAY_MS && left !== undefined && left < w.limit * LOW_DAILY_SHARE && !this.warnedLow) {
         this.warnedLow = true;
         log("budget_low", { vendor: "hubspot", window: `${w.limit}/${w.windowMs / 1000}s`, remaining: left }, "warn");

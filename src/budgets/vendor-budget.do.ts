@@ -8,7 +8,7 @@
  * Every method runs without an `await`, so each is atomic against the object's other requests.
  */
 import { DurableObject } from "cloudflare:workers";
-import { acquireRate, acquireSlots, emptyBudget, learnRemaining, pause, releaseSlots, remaining, type BudgetState, type Grant, type RateWindow } from "./budget";
+import { acquireRate, acquireRates, acquireSlots, emptyBudget, learnRemaining, pause, releaseSlots, remaining, type BudgetState, type Grant, type Grants, type RateAsk, type RateWindow } from "./budget";
 
 export class VendorBudget extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -23,6 +23,11 @@ export class VendorBudget extends DurableObject<Env> {
   /** Up to `want` calls under `windows` now, or none with the wait. */
   rate(windows: RateWindow[], want: number, now: number): Grant {
     return this.change(windows, (state) => acquireRate(state, windows, want, now));
+  }
+
+  /** For each ask in turn, calls under the account's `windows` and its scope's `scopeWindows`: one request for every call waiting in an invocation. */
+  rates(windows: RateWindow[], scopeWindows: RateWindow[], asks: RateAsk[], now: number): Grants {
+    return this.change(windows, (state) => acquireRates(state, windows, scopeWindows, asks, now));
   }
 
   /** Up to `want` connections of `max`, each held at most `holdMs`, or none with the wait. */

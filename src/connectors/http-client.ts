@@ -7,7 +7,7 @@ import pLimit, { type LimitFunction } from "p-limit";
 import type { z } from "zod";
 import { MAX_REQUEST_BODY, MAX_RESPONSE_BODY, type AuditOutcome, type AuditSink } from "../audit/sink";
 import type { Redactor } from "../audit/redact";
-import type { CallGate } from "../budgets/gate";
+import type { CallGate, CallPass } from "../budgets/gate";
 import { ActionFailure, classifyStatus, parseRetryAfter } from "./errors";
 
 export type Transport = (request: Request) => Promise<Response>;
@@ -63,11 +63,13 @@ export class HttpClient {
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private readonly limit: LimitFunction;
+  private readonly admit: LimitFunction;
 
   constructor(private readonly options: HttpClientOptions) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
     this.limit = options.limit ?? pLimit(6);
+    this.admit = admissionOf(this.limit);
   }
 
   /**
@@ -79,33 +81,47 @@ export class HttpClient {
     return this.limit;
   }
 
-  /** Waits for a free slot, then sends; the timeout runs from the moment the call is sent. */
+  /**
+   * Asks the budget, then waits for a free connection and sends; the timeout runs from the
+   * moment the call is sent. The next calls ask the budget while the connections are busy, so a
+   * connection never waits on a budget request (admissionOf).
+   */
   call<T>(spec: CallSpec<T>): Promise<CallResult<T>> {
-    return this.limit(() => this.send(spec));
+    return this.admit(() => this.send(spec));
   }
 
   private async send<T>(spec: CallSpec<T>): Promise<CallResult<T>> {
-    const { redactor } = this.options;
+    const { redactor, gate } = this.options;
     const failure = (kind: "transient" | "permanent", message: string, status: number | null, retryAfterMs: number | null = null) =>
       new ActionFailure(kind, redactor.redact(`${spec.connector} ${spec.method} ${message}`), { connector: spec.connector, status, retryAfterMs });
-
     // A call is sent only with its whole timeout before the deadline: cut short, it could time
     // out after the vendor applied it, and its retry would apply it again.
-    if ((this.options.deadline ?? Infinity) - this.now() < this.timeoutMs) {
-      throw failure("transient", "not sent: the attempt's lease ends before the call could finish", null);
-    }
-    const timeoutMs = this.timeoutMs;
-    // Capacity first (it may wait); the call must still fit its whole timeout before the deadline.
+    const latestStart = (this.options.deadline ?? Infinity) - this.timeoutMs;
+    const tooLate = () => failure("transient", "not sent: the attempt's lease ends before the call could finish", null);
+    if (this.now() > latestStart) throw tooLate();
+
     const endpoint = `${spec.method} ${new URL(spec.url).pathname}`;
-    const exit = this.options.gate ? await this.options.gate.enter(spec.connector, (this.options.deadline ?? Infinity) - timeoutMs, endpoint) : null;
-    return this.exchange(spec, timeoutMs, failure, exit);
+    let pass = gate ? await gate.enter(spec.connector, latestStart, endpoint) : null;
+    return this.limit(async () => {
+      if (this.now() > latestStart) {
+        await pass?.exit(null);
+        throw tooLate();
+      }
+      // Granted too long ago (connections were busy): counted again, since the vendor counts the
+      // call when it arrives. The first grant is spent unused, which errs on the safe side.
+      if (pass && this.now() > pass.freshUntil) {
+        await pass.exit(null);
+        pass = await gate!.enter(spec.connector, latestStart, endpoint);
+      }
+      return this.exchange(spec, this.timeoutMs, failure, pass);
+    });
   }
 
   private async exchange<T>(
     spec: CallSpec<T>,
     timeoutMs: number,
     failure: (kind: "transient" | "permanent", message: string, status: number | null, retryAfterMs?: number | null) => ActionFailure,
-    exit: ((answer: { status: number; headers: Headers } | null) => Promise<void>) | null,
+    pass: CallPass | null,
   ): Promise<CallResult<T>> {
     const { redactor, context } = this.options;
 
@@ -146,7 +162,7 @@ export class HttpClient {
       response = await this.options.transport(request);
       text = await response.text();
     } catch (error) {
-      await exit?.(null);
+      await pass?.exit(null);
       const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
       // A network error's message can quote the URL, and with it a credential: redacted like everything else.
       const message = timedOut ? `timed out after ${timeoutMs} ms` : `network error: ${error instanceof Error ? error.message : String(error)}`;
@@ -154,7 +170,7 @@ export class HttpClient {
       throw failure("transient", message, null);
     }
 
-    await exit?.(response);
+    await pass?.exit(response);
 
     const outcome = classifyStatus(response.status);
     if (outcome !== "success") {
@@ -173,6 +189,19 @@ export class HttpClient {
     audit(response.status, text, "success", null);
     return { status: response.status, data: parsed.data, headers: response.headers };
   }
+}
+
+/**
+ * The calls of one invocation that may hold a budget grant at once: those in flight and as many
+ * again waiting for a connection. Shared by every client with the same connection bound. So the
+ * next calls' budget requests overlap the calls in flight, and a grant waits at most about one
+ * call's time for its connection (well within the budget's arrival slack).
+ */
+const admissions = new WeakMap<LimitFunction, LimitFunction>();
+function admissionOf(connections: LimitFunction): LimitFunction {
+  let admit = admissions.get(connections);
+  if (!admit) admissions.set(connections, (admit = pLimit(connections.concurrency * 2)));
+  return admit;
 }
 
 function parseJson(text: string): unknown {

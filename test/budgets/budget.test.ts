@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { acquireRate, acquireSlots, emptyBudget, learnRemaining, pause, releaseSlots, remaining, type RateWindow } from "../../src/budgets/budget";
+import { acquireRate, acquireRates, acquireSlots, emptyBudget, learnRemaining, pause, releaseSlots, remaining, type RateWindow } from "../../src/budgets/budget";
 import { parseConfig } from "../../src/config";
 
 const HUBSPOT: RateWindow[] = [{ limit: 100, windowMs: 10_000 }, { limit: 250_000, windowMs: 86_400_000 }];
@@ -33,7 +33,8 @@ describe("rate windows", () => {
   it("grants part of a request when only part fits, and says how long to wait when nothing does", () => {
     const state = emptyBudget(HUBSPOT);
     expect(acquireRate(state, HUBSPOT, 90, 0)).toMatchObject({ granted: 90, retryAfterMs: null });
-    expect(acquireRate(state, HUBSPOT, 30, 100)).toMatchObject({ granted: 10, retryAfterMs: null, remaining: [0, 249_900] });
+    // Part of it, and the wait for the rest: the oldest bucket (counted from 1,000, its calls' arrival slack) leaves the window at 11,500.
+    expect(acquireRate(state, HUBSPOT, 30, 100)).toMatchObject({ granted: 10, retryAfterMs: 11_400, remaining: [0, 249_900] });
     const none = acquireRate(state, HUBSPOT, 1, 200);
     expect(none.granted).toBe(0);
     // The window, plus the second a call may take to reach the vendor (ARRIVAL_SLACK_MS), plus a bucket at most.
@@ -62,7 +63,39 @@ describe("rate windows", () => {
     const state = emptyBudget(HUBSPOT);
     acquireRate(state, HUBSPOT, 10, 0);
     learnRemaining(state, HUBSPOT, 0, 20, 100); // another app on the account used 70
-    expect(acquireRate(state, HUBSPOT, 50, 200)).toMatchObject({ granted: 20, retryAfterMs: null });
+    expect(acquireRate(state, HUBSPOT, 50, 200).granted).toBe(20);
+  });
+
+  it("grants the calls of several scopes (Stripe's endpoints) in one request, each under its scope's limit and all under the account's", () => {
+    const account: RateWindow[] = [{ limit: 10, windowMs: 1_000 }];
+    const endpoint: RateWindow[] = [{ limit: 4, windowMs: 1_000 }];
+    const state = emptyBudget(account);
+    const asks = [
+      { scope: "POST /v1/invoiceitems", want: 6 },
+      { scope: "POST /v1/invoices", want: 2 },
+      { scope: null, want: 1 },
+      { scope: "POST /v1/customers", want: 5 },
+    ];
+    const first = acquireRates(state, account, endpoint, asks, 0);
+    // 4 items (their endpoint's limit), 2 invoices, 1 unscoped, then the account has 3 left for customers.
+    expect(first.granted).toEqual([4, 2, 1, 3]);
+    expect(first.retryAfterMs[1]).toBeNull();
+    expect(first.retryAfterMs[2]).toBeNull();
+    // The window (1 s) plus the arrival slack (a tenth of it) plus a bucket at most.
+    for (const i of [0, 3]) expect(first.retryAfterMs[i]).toBeGreaterThan(1_000);
+    expect(first.remaining).toEqual([0]);
+    // Nothing more for anyone inside the window, and every scope counts again once it has passed.
+    expect(acquireRates(state, account, endpoint, [{ scope: "POST /v1/invoices", want: 1 }], 500).granted).toEqual([0]);
+    expect(acquireRates(state, account, endpoint, asks, 1_200).granted).toEqual([4, 2, 1, 3]);
+  });
+
+  it("drops a scope's counts once its window has passed, so the state holds only what is in use", () => {
+    const account: RateWindow[] = [{ limit: 100, windowMs: 1_000 }];
+    const state = emptyBudget(account);
+    acquireRates(state, account, account, [{ scope: "POST /v1/invoices/{id}/finalize", want: 1 }], 0);
+    expect(Object.keys(state.scoped ?? {})).toEqual(["POST /v1/invoices/{id}/finalize"]);
+    acquireRates(state, account, account, [{ scope: null, want: 1 }], 5_000);
+    expect(state.scoped).toEqual({});
   });
 
   it("pauses everyone after a 429 until its Retry-After has passed", () => {

@@ -1,9 +1,11 @@
 /** The shared outbound client against the fakes: timeouts and classification, with audit rows. */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import pLimit from "p-limit";
 import { z } from "zod";
 import { Redactor } from "../../src/audit/redact";
 import { AuditBuffer } from "../../src/audit/sink";
+import { BudgetGate, type BudgetApi } from "../../src/budgets/gate";
 import { getConfig } from "../../src/config";
 import { ActionFailure, classifyStatus, parseRetryAfter } from "../../src/connectors/errors";
 import { HttpClient } from "../../src/connectors/http-client";
@@ -87,5 +89,42 @@ describe("classification", () => {
     expect(parseRetryAfter(new Date(90_000).toUTCString(), 30_000)).toBe(60_000);
     expect(parseRetryAfter("soon", 0)).toBeNull();
     expect(parseRetryAfter(null, 0)).toBeNull();
+  });
+});
+
+describe("HttpClient with the vendor budgets", () => {
+  /**
+   * Two calls under a budget of one connection: the second is granted while the first holds the
+   * connection (its budget request overlaps the call in flight) and then waits about 300 ms for
+   * the connection. Whether that grant is still good depends on the window's arrival slack.
+   */
+  async function twoCallsOneConnection(windowMs: number) {
+    await setFaults("hubspot", { latencyMs: 300 });
+    const config = getConfig(env);
+    const windows = [{ limit: 100, windowMs }];
+    const budget = env.BUDGET.getByName(`hubspot:test-${crypto.randomUUID()}`) as unknown as BudgetApi;
+    const http = new HttpClient({
+      transport: createTransport(env, config),
+      audit: new AuditBuffer(),
+      redactor: new Redactor([HUBSPOT_TOKEN]),
+      context: { eventId: "evt_test", entityKey: "contact:1", action: "test", attempt: 1 },
+      limit: pLimit(1),
+      gate: new BudgetGate({ hubspot: budget }, { ...config.budgets, hubspot: windows }),
+    });
+    const answers = await Promise.all([getContacts(http), getContacts(http)]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    const { remaining } = await budget.status(windows, Date.now());
+    return { counted: 100 - remaining[0]! };
+  }
+
+  it("asks again for a grant that waited for its connection longer than the budget's arrival slack allows", async () => {
+    // A 1 s window has a 100 ms slack: the second call's grant is stale after 50 ms, so it is
+    // counted again before it is sent (the first grant is spent unused, erring on the safe side).
+    expect((await twoCallsOneConnection(1_000)).counted).toBe(3);
+  });
+
+  it("keeps a grant that is sent within the slack: one count per call", async () => {
+    // A 10 s window has a 1 s slack: 300 ms for the connection is well within it.
+    expect((await twoCallsOneConnection(10_000)).counted).toBe(2);
   });
 });

@@ -47,6 +47,8 @@ export interface LocalWorkerOptions {
   verbose?: boolean;
   /** When given, everything the worker prints (its JSON log lines) is appended here. */
   logs?: string[];
+  /** Opens workerd's V8 inspector on this port (for a CPU profile of the worker). */
+  inspectorPort?: number;
 }
 
 export async function startLocalWorker(options: LocalWorkerOptions): Promise<LocalWorker> {
@@ -65,6 +67,7 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     port: 0,
     defaultPersistRoot: persist,
     verbose: options.verbose ?? false,
+    ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),
     handleRuntimeStdio: options.verbose ? undefined : (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
       for (const stream of [stdout, stderr]) {
         if (options.logs) stream.on("data", (chunk: Buffer) => options.logs!.push(chunk.toString("utf8")));
