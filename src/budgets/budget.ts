@@ -170,12 +170,21 @@ export function learnRemaining(state: BudgetState, windows: readonly RateWindow[
   buckets[start] = (buckets[start] ?? 0) + missing;
 }
 
-/** Takes up to `want` connections, each held until `now + holdMs` unless released before. */
+/**
+ * How soon to ask again when every connection is held: a connection is usually released when
+ * its call ends, long before its lease would run out.
+ */
+export const CONNECTION_RECHECK_MS = 50;
+
+/**
+ * Takes up to `want` connections, each held until `now + holdMs` unless released before. With
+ * none free, the wait is until one is likely released (CONNECTION_RECHECK_MS) or its lease ends.
+ */
 export function acquireSlots(state: BudgetState, max: number, want: number, holdMs: number, now: number, newId: () => string): { ids: string[]; retryAfterMs: number | null } {
   prune(state, [], now);
   if (state.pausedUntil > now) return { ids: [], retryAfterMs: state.pausedUntil - now };
   const free = max - Object.keys(state.slots.held).length;
-  if (free <= 0) return { ids: [], retryAfterMs: Math.max(1, Math.min(...Object.values(state.slots.held)) - now) };
+  if (free <= 0) return { ids: [], retryAfterMs: Math.max(1, Math.min(CONNECTION_RECHECK_MS, ...Object.values(state.slots.held).map((until) => until - now))) };
   const ids = Array.from({ length: Math.min(free, want) }, newId);
   for (const id of ids) state.slots.held[id] = now + holdMs;
   return { ids, retryAfterMs: null };

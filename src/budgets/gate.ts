@@ -127,6 +127,8 @@ interface Waiter {
   /** The Stripe endpoint the call is for (its own limit besides the account's), or null. */
   scope: string | null;
   latestStart: number;
+  /** When it began to wait: it waits at most MAX_WAIT_MS in all. */
+  since: number;
   resolve(grant: { slot: string | null; at: number }): void;
   reject(error: unknown): void;
 }
@@ -152,7 +154,7 @@ export class BudgetGate implements CallGate {
     const scope = vendor === "stripe" && endpoint && this.budgets.stripeEndpoint.length > 0 ? stripeEndpoint(endpoint) : null;
     const { slot, at } = await new Promise<{ slot: string | null; at: number }>((resolve, reject) => {
       const queue = this.waiting.get(vendor) ?? [];
-      queue.push({ scope, latestStart, resolve, reject });
+      queue.push({ scope, latestStart, since: this.now(), resolve, reject });
       this.waiting.set(vendor, queue);
       void this.ask(vendor, api);
     });
@@ -203,7 +205,7 @@ export class BudgetGate implements CallGate {
         // A call that cannot wait for its scope's capacity is turned away.
         for (const w of [...queue]) {
           const until = blockedUntil(w);
-          if (until - this.now() > MAX_WAIT_MS || until > w.latestStart) {
+          if (until - w.since > MAX_WAIT_MS || until > w.latestStart) {
             queue.splice(queue.indexOf(w), 1);
             w.reject(capacityFailure(vendor, until - this.now()));
           }

@@ -102,74 +102,76 @@ export class HttpClient {
 
     const endpoint = `${spec.method} ${new URL(spec.url).pathname}`;
     let pass = gate ? await gate.enter(spec.connector, latestStart, endpoint) : null;
-    return this.limit(async () => {
-      if (this.now() > latestStart) {
-        await pass?.exit(null);
-        throw tooLate();
-      }
+    const request = encode(spec);
+    // The connection is held only while the call is on the wire: the answer is read, then the
+    // connection is free while the answer is parsed, audited and reported to the budget.
+    const sent = await this.limit(async () => {
+      if (this.now() > latestStart) return null;
       // Granted too long ago (connections were busy): counted again, since the vendor counts the
       // call when it arrives. The first grant is spent unused, which errs on the safe side.
       if (pass && this.now() > pass.freshUntil) {
         await pass.exit(null);
         pass = await gate!.enter(spec.connector, latestStart, endpoint);
       }
-      return this.exchange(spec, this.timeoutMs, failure, pass);
+      return this.transfer(spec, request);
     });
+    if (sent === null) {
+      await pass?.exit(null);
+      throw tooLate();
+    }
+    return this.conclude(spec, request, sent, failure, pass);
   }
 
-  private async exchange<T>(
+  /** Sends the call and reads its answer; a network error or timeout is the error itself. */
+  private async transfer(spec: CallSpec<unknown>, request: EncodedRequest): Promise<Transfer> {
+    const started = this.now();
+    try {
+      // A redirect is never followed: it would carry the Authorization header to whatever host
+      // it names. It ends as a failure with its 3xx status instead.
+      const init = { method: spec.method, headers: request.headers, body: request.body, redirect: "manual", signal: AbortSignal.timeout(this.timeoutMs) } as const;
+      const response = await this.options.transport(new Request(spec.url, init));
+      return { started, response, text: await response.text() };
+    } catch (error) {
+      return { started, error };
+    }
+  }
+
+  /** Reports the answer to the budget, audits the call, and parses its answer or throws its failure. */
+  private async conclude<T>(
     spec: CallSpec<T>,
-    timeoutMs: number,
+    request: EncodedRequest,
+    sent: Transfer,
     failure: (kind: "transient" | "permanent", message: string, status: number | null, retryAfterMs?: number | null) => ActionFailure,
     pass: CallPass | null,
   ): Promise<CallResult<T>> {
     const { redactor, context } = this.options;
-
-    const headers = new Headers(spec.headers);
-    let body: string | undefined;
-    if (spec.json !== undefined) {
-      body = JSON.stringify(spec.json);
-      headers.set("content-type", "application/json");
-    } else if (spec.form) {
-      body = spec.form.toString();
-      headers.set("content-type", "application/x-www-form-urlencoded");
-    }
-    headers.set("accept", "application/json");
-    const started = this.now();
     const audit = (status: number | null, responseBody: string | null, outcome: AuditOutcome, error: string | null) => {
       this.options.audit.record({
         ...context,
         connector: spec.connector,
         method: spec.method,
         url: redactor.redact(spec.url),
-        requestBody: redactor.redactTruncated(body ?? null, MAX_REQUEST_BODY),
+        requestBody: redactor.redactTruncated(request.body ?? null, MAX_REQUEST_BODY),
         status,
         responseBody: redactor.redactTruncated(responseBody, MAX_RESPONSE_BODY),
-        durationMs: this.now() - started,
+        durationMs: this.now() - sent.started,
         attempt: context.attempt,
         outcome,
         error: error === null ? null : redactor.redact(error),
-        createdAt: started,
+        createdAt: sent.started,
       });
     };
 
-    let response: Response;
-    let text: string;
-    try {
-      // A redirect is never followed: it would carry the Authorization header to whatever host
-      // it names. It ends as a failure with its 3xx status instead.
-      const request = new Request(spec.url, { method: spec.method, headers, body, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
-      response = await this.options.transport(request);
-      text = await response.text();
-    } catch (error) {
+    if (!("response" in sent)) {
       await pass?.exit(null);
+      const { error } = sent;
       const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
       // A network error's message can quote the URL, and with it a credential: redacted like everything else.
-      const message = timedOut ? `timed out after ${timeoutMs} ms` : `network error: ${error instanceof Error ? error.message : String(error)}`;
+      const message = timedOut ? `timed out after ${this.timeoutMs} ms` : `network error: ${error instanceof Error ? error.message : String(error)}`;
       audit(null, null, "transient", message);
       throw failure("transient", message, null);
     }
-
+    const { response, text } = sent;
     await pass?.exit(response);
 
     const outcome = classifyStatus(response.status);
@@ -189,6 +191,28 @@ export class HttpClient {
     audit(response.status, text, "success", null);
     return { status: response.status, data: parsed.data, headers: response.headers };
   }
+}
+
+interface EncodedRequest {
+  headers: Headers;
+  body: string | undefined;
+}
+
+/** A call sent: its answer read in full, or what went wrong on the way (a network error, the timeout). */
+type Transfer = { started: number; response: Response; text: string } | { started: number; error: unknown };
+
+function encode(spec: CallSpec<unknown>): EncodedRequest {
+  const headers = new Headers(spec.headers);
+  let body: string | undefined;
+  if (spec.json !== undefined) {
+    body = JSON.stringify(spec.json);
+    headers.set("content-type", "application/json");
+  } else if (spec.form) {
+    body = spec.form.toString();
+    headers.set("content-type", "application/x-www-form-urlencoded");
+  }
+  headers.set("accept", "application/json");
+  return { headers, body };
 }
 
 /**

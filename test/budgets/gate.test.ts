@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { budgetName, stripeEndpoint, type BudgetApi } from "../../src/budgets/gate";
+import { BudgetGate, budgetName, stripeEndpoint, type BudgetApi } from "../../src/budgets/gate";
 import { pipelineDeps } from "../../src/pipeline/consumer";
 import { crmCreated } from "../support/contacts";
 import { actionRow, consume, deadLettersOf } from "../support/messages";
@@ -119,6 +119,22 @@ describe("work that finds no capacity", () => {
     const waiting = [a!, b!].find((c) => result.retryMessages[0]!.msgId === result.ids[[a!, b!].indexOf(c)])!;
     expect(await actionRow(waiting.message.event.id)).toMatchObject({ state: "pending", attempts: 0, last_error: null, note: expect.stringContaining("no capacity") });
     expect(await deadLettersOf(waiting.message.event.id)).toEqual([]);
+  });
+
+  it("waits in the invocation for a connection another invocation releases, rather than turning the call away", async () => {
+    const budget = env.BUDGET.getByName(`mailchimp:test-${crypto.randomUUID()}`) as unknown as BudgetApi;
+    const config = depsWith({}).config;
+    // Another invocation holds all 10 connections under leases of 20 s, and ends a call after 300 ms.
+    const held = await budget.connections(10, 10, 20_000, Date.now());
+    expect(held.ids).toHaveLength(10);
+    setTimeout(() => void budget.release(held.ids.slice(0, 1)), 300);
+    const gate = new BudgetGate({ mailchimp: budget }, config.budgets);
+    const started = Date.now();
+    const pass = await gate.enter("mailchimp", Date.now() + 60_000);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await budget.status([], Date.now())).connectionsHeld).toBe(10);
+    await pass.exit(null);
+    expect((await budget.status([], Date.now())).connectionsHeld).toBe(9);
   });
 });
 
