@@ -11,7 +11,7 @@ import type { EntityRecord } from "../entities/directory";
 import type { EventAction } from "../flows/types";
 import type { InboundEvent } from "../ingest/event";
 import { log } from "../observability/log";
-import { claimOnce, d1Links } from "./effects";
+import type { D1Effects } from "./effects";
 import type { ActionUpdate, DeadLetterRecord, LedgerRow } from "./ledger";
 import type { EventMessage } from "./message";
 import type { PipelineDeps } from "./process";
@@ -40,7 +40,8 @@ export function unrouted(message: EventMessage, row: LedgerRow): AttemptResult {
   };
 }
 
-export async function attempt(deps: PipelineDeps, message: EventMessage, flowAction: EventAction, attemptNumber: number, audit: AuditSink, deadline: number): Promise<AttemptResult> {
+/** `effects`: the invocation's once-ever claims and links (shared, so its orders share their round trips). */
+export async function attempt(deps: PipelineDeps, message: EventMessage, flowAction: EventAction, attemptNumber: number, audit: AuditSink, deadline: number, effects: D1Effects): Promise<AttemptResult> {
   const event = message.event;
   const action = flowAction.name;
   const started = deps.now();
@@ -48,7 +49,7 @@ export async function attempt(deps: PipelineDeps, message: EventMessage, flowAct
   try {
     const onceKey = flowAction.scope === "entity-ever" && event.entityKey ? `${action}\u0000${event.entityKey}` : null;
     if (onceKey) {
-      const { owner, done: made } = await claimOnce(deps.db, onceKey, event.id, started);
+      const { owner, done: made } = await effects.claimOnce(onceKey, event.id, started);
       if (made || owner !== event.id) return done(deps, event, action, attemptNumber, started, `already done for ${event.entityKey} (by event ${owner})`);
     }
     const note = await flowAction.run({
@@ -56,7 +57,7 @@ export async function attempt(deps: PipelineDeps, message: EventMessage, flowAct
       attempt: attemptNumber,
       config: deps.config,
       connectors: deps.connectorsFor(context, audit, deadline),
-      links: d1Links(deps.db, deps.now),
+      links: effects,
     });
     const result = done(deps, event, action, attemptNumber, started, note ?? null);
     if (onceKey) result.update.onceDone = onceKey;

@@ -20,6 +20,7 @@ import { isEntityAction, type Flow } from "../flows/types";
 import { log } from "../observability/log";
 import { attempt, failed, unrouted, type AttemptResult } from "./attempts";
 import { BulkScope } from "./bulk";
+import { D1Effects } from "./effects";
 import { runEntityActions } from "./groups";
 import { claimEventsWith, eventStatusOf, LEASE_MARGIN_MS, type Claim, type Db, type EventStatus, type LedgerRow, type Settlement } from "./ledger";
 import type { EventMessage } from "./message";
@@ -105,6 +106,8 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
   });
   // Each group decides alone; their vendor calls meet in bulk lanes (bulk.ts) until every group waits or is done.
   const scope = new BulkScope({ participants: byEntity.size, connectorsFor: deps.connectorsFor, maxInputs: deps.config.bulkCalls ? undefined : 1 });
+  // Likewise their once-ever claims and links share D1 round trips.
+  const effects = new D1Effects(deps.db, deps.now);
   await Promise.all(
     [...byEntity].map(async ([key, indexes]) => {
       const members = indexes.flatMap((i) => {
@@ -125,7 +128,7 @@ export async function processBatch(deps: PipelineDeps, batch: EventMessage[], de
         try {
           const claim = claims[i]!;
           if (claim instanceof Error) throw claim;
-          outcome = await runClaim(deps, w, claim, grouped.get(i) ?? new Map());
+          outcome = await runClaim(deps, w, claim, grouped.get(i) ?? new Map(), effects);
         } catch (error) {
           settler.skip();
           fail(w.index, error);
@@ -189,7 +192,7 @@ function toLedger(routed: RoutedAction[]) {
   return routed.map((r) => ({ flow: r.flow, action: r.action.name }));
 }
 
-async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, claim: Claim, grouped: Map<string, AttemptResult>): Promise<Outcome> {
+async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, claim: Claim, grouped: Map<string, AttemptResult>, effects: D1Effects): Promise<Outcome> {
   const event = message.event;
   const where = { eventId: event.id, source: event.source, entity: event.entityKey };
   if (claim.kind === "duplicate") {
@@ -219,7 +222,7 @@ async function runClaim(deps: PipelineDeps, { message, routed, token }: Work, cl
     claim.due.map((row) => {
       const flowAction = actionsByName.get(row.action);
       if (!flowAction) return unrouted(message, row);
-      if (!isEntityAction(flowAction)) return attempt(deps, message, flowAction, row.attempts, audit, deadline);
+      if (!isEntityAction(flowAction)) return attempt(deps, message, flowAction, row.attempts, audit, deadline, effects);
       // Run with its entity group (groups.ts); missing only if the group failed before deciding.
       return grouped.get(row.action) ?? failed(deps, message, row.action, row.attempts, new ActionFailure("transient", "the entity group failed before deciding"), deps.now());
     }),

@@ -245,6 +245,7 @@ function memoryLinks(): Links & { rows: Map<string, string> } {
   return {
     rows,
     get: async (kind, key) => rows.get(`${kind} ${key}`) ?? null,
+    getMany: async (keys) => keys.map(([kind, key]) => rows.get(`${kind} ${key}`) ?? null),
     put: async (kind, key, value) => {
       if (!rows.has(`${kind} ${key}`)) rows.set(`${kind} ${key}`, value);
       return rows.get(`${kind} ${key}`)!;

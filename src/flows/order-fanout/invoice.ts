@@ -32,8 +32,13 @@ const key = (...parts: string[]) => `syncwire:${parts.join(":")}`;
 export async function invoiceOrder(order: Order, stripe: StripeConnector, links: Links): Promise<string> {
   // First: an amount the currency cannot carry makes this action invalid before any call.
   const { lines } = invoiceOf(order);
-  const customer = await customerOf(order, stripe, links);
-  const linked = await madeOnce(links, "stripe-invoice", order.id, {
+  // Both links in one round trip: the customer's and (on a retry) the invoice's.
+  const [customerLink, invoiceLink] = await links.getMany([
+    ["stripe-customer", customerKey(order)],
+    ["stripe-invoice", order.id],
+  ]);
+  const customer = await customerOf(order, stripe, links, customerLink ?? null);
+  const linked = await madeOnce(links, "stripe-invoice", order.id, invoiceLink ?? null, {
     key: (generation) => key("invoice", order.id, ...generationSuffix(generation)),
     create: (idempotencyKey) =>
       stripe.createInvoice(
@@ -59,14 +64,17 @@ export async function invoiceOrder(order: Order, stripe: StripeConnector, links:
   return `invoice ${final.id} ${final.status}, total ${final.total} ${final.currency}`;
 }
 
-/** The Stripe customer of the order's Shopify customer (a guest's order: of the order), made once. */
-async function customerOf(order: Order, stripe: StripeConnector, links: Links): Promise<string> {
-  const who = order.customerId ?? `order-${order.id}`;
+/** Whose Stripe customer an order's is: its Shopify customer's, or a guest order's own. */
+const customerKey = (order: Order) => order.customerId ?? `order-${order.id}`;
+
+/** The Stripe customer of the order's Shopify customer (a guest's order: of the order), made once; `linked`: its first link, read already. */
+async function customerOf(order: Order, stripe: StripeConnector, links: Links, linked: string | null): Promise<string> {
+  const who = customerKey(order);
   const name = [order.firstName, order.lastName].filter(Boolean).join(" ");
   const metadata: Record<string, string> = order.customerId ? { shopify_customer_id: order.customerId } : { shopify_order_id: order.id };
   const isTheCustomer = (c: StripeCustomer) => (order.customerId ? c.metadata.shopify_customer_id === order.customerId : c.metadata.shopify_order_id === order.id);
   const email = order.email ?? "";
-  const linked = await madeOnce(links, "stripe-customer", who, {
+  const made = await madeOnce(links, "stripe-customer", who, linked, {
     key: (generation) => key("customer", who, ...generationSuffix(generation)),
     create: (idempotencyKey) => stripe.createCustomer({ email, ...(name ? { name } : {}), metadata }, idempotencyKey),
     // Stripe lists customers by email only (search by metadata lags behind writes): without an
@@ -76,7 +84,7 @@ async function customerOf(order: Order, stripe: StripeConnector, links: Links): 
         ? null
         : findListed((startingAfter) => stripe.listCustomers({ email, limit: MAX_LIST_LIMIT, ...(startingAfter ? { startingAfter } : {}) }), isTheCustomer),
   });
-  return linked.id;
+  return made.id;
 }
 
 // ---- made once, linked by generation ------------------------------------------------------------
@@ -110,10 +118,12 @@ async function madeOnce<T extends { id: string }>(
   links: Links,
   kind: string,
   id: string,
+  /** The link of generation 1, read already. */
+  first: string | null,
   how: { key: (generation: number) => string; create: (idempotencyKey: string) => Promise<T>; find: () => Promise<T | null> },
 ): Promise<Made<T>> {
   let generation = 1;
-  let value = await links.get(kind, linkKey(id, generation));
+  let value = first;
   while (value === UNSETTLED) value = await links.get(kind, linkKey(id, ++generation));
   if (value !== null) return { id: value, object: null };
 

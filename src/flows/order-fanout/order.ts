@@ -75,8 +75,19 @@ export interface InvoiceLine {
   amount: number;
 }
 
+/** Each payload's order, parsed once for the three actions of its event (the payload is never changed). */
+const orders = new WeakMap<object, Order>();
+
 /** The order, or an `invalid` failure naming what it lacks (CONTRACT 8: kept, visible, never retried). */
 export function parseOrder(payload: unknown): Order {
+  const known = typeof payload === "object" && payload !== null ? orders.get(payload) : undefined;
+  if (known) return known;
+  const order = readOrder(payload);
+  if (typeof payload === "object" && payload !== null) orders.set(payload, order);
+  return order;
+}
+
+function readOrder(payload: unknown): Order {
   const parsed = ShopifyOrder.safeParse(payload);
   if (!parsed.success) throw new ActionFailure("invalid", `the order lacks what the fan-out needs: ${describeIssues(parsed.error)}`);
   const o = parsed.data;
