@@ -11,7 +11,7 @@ import { ActionFailure, classifyStatus, parseRetryAfter } from "../../src/connec
 import { HttpClient } from "../../src/connectors/http-client";
 import { createTransport } from "../../src/connectors/transport";
 import { SANDBOX_ORIGIN } from "../../src/sandbox/credentials";
-import { HUBSPOT_TOKEN, resetSandbox, setFaults } from "../support/sandbox";
+import { HUBSPOT_TOKEN, resetSandbox, setFaults, vendorRequests } from "../support/sandbox";
 
 beforeEach(resetSandbox);
 
@@ -126,5 +126,25 @@ describe("HttpClient with the vendor budgets", () => {
   it("keeps a grant that is sent within the slack: one count per call", async () => {
     // A 10 s window has a 1 s slack: 300 ms for the connection is well within it.
     expect((await twoCallsOneConnection(10_000)).counted).toBe(2);
+  });
+});
+
+describe("HttpClient's order of calls", () => {
+  it("sends an action's next call before other actions' first ones, so work that has begun finishes first", async () => {
+    await setFaults("hubspot", { latencyMs: 100 });
+    const config = getConfig(env);
+    const limit = pLimit(1); // one connection: the order in which calls are sent is the order they wait in
+    const clientFor = (action: string) =>
+      new HttpClient({ transport: createTransport(env, config), audit: new AuditBuffer(), redactor: new Redactor([HUBSPOT_TOKEN]), context: { eventId: `evt_${action}`, entityKey: null, action, attempt: 1 }, limit });
+    const get = (http: HttpClient, mark: string) =>
+      http.call({ connector: "hubspot", method: "GET", url: `${SANDBOX_ORIGIN}/hubspot/crm/v3/objects/contacts?limit=1&mark=${mark}`, headers: { authorization: `Bearer ${HUBSPOT_TOKEN}` }, schema: z.unknown() });
+    const a = clientFor("a");
+    const chain = get(a, "a1").then(() => get(a, "a2"));
+    // Three other actions' first calls, queued while a1 is in flight.
+    const others = ["b1", "c1", "d1"].map((mark) => get(clientFor(mark), mark));
+    await Promise.all([chain, ...others]);
+    const sent = (await vendorRequests("hubspot")).map((r) => /mark=(\w+)/.exec(r.path)?.[1]).filter(Boolean);
+    // b1 and c1 were admitted while a1 was in flight (calls in flight and as many again); a2 then goes before d1.
+    expect(sent).toEqual(["a1", "b1", "c1", "a2", "d1"]);
   });
 });
