@@ -43,13 +43,15 @@ export interface BudgetState {
 /** Calls granted now, or none and how long to wait; and what is left of each window after the grant. */
 export type Grant = { granted: number; retryAfterMs: number | null; remaining?: number[] };
 
-/** Calls wanted within a scope (null: the account's rate alone). */
+/** Calls wanted within a scope (null: the account's rate alone), and spares the caller may use soon after. */
 export interface RateAsk {
   scope: string | null;
   want: number;
+  /** Granted only beyond the whole `want`, and only from room no one is short of (spareRoom). */
+  spare?: number;
 }
 
-/** Per ask, in order: calls granted now and, when fewer than wanted, how long until more; and what is left of the account's windows. */
+/** Per ask, in order: calls granted now (spares included) and, when fewer than wanted, how long until more; and what is left of the account's windows. */
 export type Grants = { granted: number[]; retryAfterMs: (number | null)[]; remaining: number[] };
 
 const BUCKETS_PER_WINDOW = 20;
@@ -106,6 +108,16 @@ function charge(rate: RateState, windows: readonly RateWindow[], n: number, now:
 }
 
 /**
+ * How many spare calls a window can give after a grant that leaves `left`: a spare that its
+ * caller does not use in time is spent all the same, so spares come only from room nobody is
+ * short of: the upper half of a window of a minute or less, and all but the last hundredth of
+ * a longer one (a few spares are nothing to a daily budget).
+ */
+function spareRoom(w: RateWindow, left: number): number {
+  return left - Math.ceil(w.windowMs <= 60_000 ? w.limit / 2 : w.limit / 100);
+}
+
+/**
  * Grants up to `want` calls now under every window (all or part of them), or none with the
  * time to wait. A pause after a 429 grants nothing until it ends.
  */
@@ -137,8 +149,10 @@ export function acquireRates(state: BudgetState, windows: readonly RateWindow[],
       continue;
     }
     const scoped = ask.scope === null ? null : scopeOf(ask.scope);
+    const all = [...windows, ...(scoped ? scopeWindows : [])];
     const left = [...leftIn(state.rate, windows, now), ...(scoped ? leftIn(scoped, scopeWindows, now) : [])];
-    const n = Math.max(0, Math.min(ask.want, ...left));
+    let n = Math.max(0, Math.min(ask.want, ...left));
+    if (n === ask.want && ask.spare) n += Math.max(0, Math.min(ask.spare, ...all.map((w, i) => spareRoom(w, left[i]! - n))));
     if (n > 0) {
       charge(state.rate, windows, n, now);
       if (scoped) charge(scoped, scopeWindows, n, now);

@@ -18,11 +18,12 @@
  * No capacity within the wait a call can afford: it is not sent, and fails as `capacity`, which
  * the pipeline turns into a delayed retry that counts no attempt (never a dead letter).
  */
-import { createHash } from "node:crypto";
 import type { Config } from "../config";
 import { ActionFailure, parseRetryAfter } from "../connectors/errors";
 import { log } from "../observability/log";
-import { slackOf, type Grant, type Grants, type RateAsk, type RateWindow } from "./budget";
+import { DAY_MS, LOW_DAILY_SHARE, windowsOf, type BudgetApi, type BudgetApis, type Vendor } from "./apis";
+import { slackOf, type RateWindow } from "./budget";
+import { Spares } from "./spares";
 
 /** Capacity for one call: send it before `freshUntil`, then report its answer (null: no answer, a network error). */
 export interface CallPass {
@@ -40,17 +41,6 @@ export interface CallGate {
   enter(connector: string, latestStart: number, endpoint?: string): Promise<CallPass>;
 }
 
-/** The VendorBudget methods the gate uses (its Durable Object stub, or a stand-in). */
-export interface BudgetApi {
-  status(windows: RateWindow[], now: number): Promise<{ remaining: number[]; pausedUntil: number | null; connectionsHeld: number }>;
-  rate(windows: RateWindow[], want: number, now: number): Promise<Grant>;
-  rates(windows: RateWindow[], scopeWindows: RateWindow[], asks: RateAsk[], now: number): Promise<Grants>;
-  connections(max: number, want: number, holdMs: number, now: number): Promise<{ ids: string[]; retryAfterMs: number | null }>;
-  release(ids: string[]): Promise<void>;
-  backOff(retryAfterMs: number, now: number): Promise<void>;
-  learn(windows: RateWindow[], windowIndex: number, left: number, now: number): Promise<void>;
-}
-
 /** The longest a call waits in the invocation for capacity; past it, its message waits in the queue. */
 export const MAX_WAIT_MS = 10_000;
 /** A 429 without Retry-After pauses everyone this long. */
@@ -59,9 +49,13 @@ export const DEFAULT_PAUSE_MS = 1_000;
 export const CONNECTION_HOLD_MS = 20_000;
 /** Below this share of a window left, what the vendor says is left is taught to the budget. */
 const LEARN_BELOW = 0.25;
-/** Below this share of the daily window left, it is logged (once per invocation). */
-const LOW_DAILY_SHARE = 0.1;
-const DAY_MS = 86_400_000;
+/**
+ * Spares a budget request asks for beyond its calls (spares.ts), for the vendors an order calls
+ * one at a time; HubSpot and Mailchimp calls are bulk calls, few and far between.
+ */
+const SPARES: Partial<Record<Vendor, number>> = { stripe: 4, salesforce: 4 };
+/** How long a vendor without a rate (Postmark) goes without asking whether a 429 paused it. */
+const PAUSE_RECHECK_MS = 1_000;
 
 export function capacityFailure(connector: string, retryAfterMs: number): ActionFailure {
   return new ActionFailure("transient", `${connector}: no capacity in the shared budget for ${Math.ceil(retryAfterMs / 1000)} s; waiting`, {
@@ -73,63 +67,13 @@ export function capacityFailure(connector: string, retryAfterMs: number): Action
 
 export const isCapacityFailure = (error: unknown): error is ActionFailure => error instanceof ActionFailure && error.details.capacity === true;
 
-/** The budget objects' names: one per vendor account, named by a digest of its credential (never the credential). */
-export type Vendor = "hubspot" | "mailchimp" | "stripe" | "salesforce" | "postmark";
-/** Each enabled vendor's budget (Stripe's counts its endpoints too). */
-export type BudgetApis = Partial<Record<Vendor, BudgetApi>>;
-
-export function budgetName(vendor: Vendor, credential: string): string {
-  return `${vendor}:${createHash("sha256").update(credential).digest("hex").slice(0, 24)}`;
-}
-
-/** Each enabled vendor's budget object, named by its account's credential. */
-export function durableBudgets(ns: DurableObjectNamespace<import("./vendor-budget.do").VendorBudget>, config: Config): BudgetApis {
-  const credentials: [Vendor, string | null][] = [
-    ["hubspot", config.hubspot.enabled ? config.hubspot.accessToken : null],
-    ["mailchimp", config.mailchimp.enabled ? config.mailchimp.apiKey : null],
-    ["stripe", config.stripe.enabled ? config.stripe.secretKey : null],
-    ["salesforce", config.salesforce.enabled ? `${config.salesforce.loginUrl} ${config.salesforce.clientId}` : null],
-    ["postmark", config.postmark.enabled ? config.postmark.serverToken : null],
-  ];
-  const apis: BudgetApis = {};
-  for (const [vendor, credential] of credentials) {
-    if (credential !== null) apis[vendor] = ns.get(ns.idFromName(budgetName(vendor, credential))) as unknown as BudgetApi;
-  }
-  return apis;
-}
-
-/** The rate windows of a vendor counted by calls (all but Mailchimp, counted by connections). */
-function windowsOf(budgets: Config["budgets"], vendor: Exclude<Vendor, "mailchimp">): RateWindow[] {
-  return budgets[vendor];
-}
-
-/** What is left of each vendor's budget, for GET /health: `low` once a daily window has under a tenth left. */
-export async function budgetStatus(apis: BudgetApis, budgets: Config["budgets"], now: number) {
-  const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
-  const entries = await Promise.all(
-    (Object.keys(apis) as Vendor[]).map(async (vendor) => {
-      if (vendor === "mailchimp") {
-        const status = await apis.mailchimp!.status([], now);
-        return [vendor, { maxConnections: budgets.mailchimpConnections, connectionsHeld: status.connectionsHeld, pausedUntil: iso(status.pausedUntil) }] as const;
-      }
-      const windows = windowsOf(budgets, vendor);
-      const status = await apis[vendor]!.status(windows, now);
-      const left = windows.map((w, i) => ({ limit: w.limit, windowSeconds: w.windowMs / 1000, remaining: status.remaining[i] ?? w.limit }));
-      // Under a tenth of a daily window left: the day's budget is nearly spent.
-      const low = left.some((w) => w.windowSeconds * 1000 >= DAY_MS && w.remaining < w.limit * LOW_DAILY_SHARE);
-      return [vendor, { windows: left, pausedUntil: iso(status.pausedUntil), low }] as const;
-    }),
-  );
-  return Object.fromEntries(entries);
-}
-
 interface Waiter {
   /** The Stripe endpoint the call is for (its own limit besides the account's), or null. */
   scope: string | null;
   latestStart: number;
   /** When it began to wait: it waits at most MAX_WAIT_MS in all. */
   since: number;
-  resolve(grant: { slot: string | null; at: number }): void;
+  resolve(grant: { slot: string | null; freshUntil: number }): void;
   reject(error: unknown): void;
 }
 
@@ -137,6 +81,7 @@ export class BudgetGate implements CallGate {
   /** By vendor: the calls waiting for its budget, oldest first. */
   private readonly waiting = new Map<Vendor, Waiter[]>();
   private readonly asking = new Set<Vendor>();
+  private readonly spares = new Spares();
   private warnedLow = false;
 
   constructor(
@@ -152,19 +97,22 @@ export class BudgetGate implements CallGate {
     if (!api) return { freshUntil: Infinity, exit: async () => undefined };
     // Stripe limits each endpoint as well as the account: both are counted by one request.
     const scope = vendor === "stripe" && endpoint && this.budgets.stripeEndpoint.length > 0 ? stripeEndpoint(endpoint) : null;
-    const { slot, at } = await new Promise<{ slot: string | null; at: number }>((resolve, reject) => {
-      const queue = this.waiting.get(vendor) ?? [];
-      queue.push({ scope, latestStart, since: this.now(), resolve, reject });
-      this.waiting.set(vendor, queue);
-      void this.ask(vendor, api);
-    });
-    const windows = [...this.windowsOf(vendor), ...(scope ? this.budgets.stripeEndpoint : [])];
+    const spare = this.spares.take(spareKey(vendor, scope), this.now());
+    const { slot, freshUntil } =
+      spare !== null
+        ? { slot: null, freshUntil: this.windowsOf(vendor).length === 0 ? Infinity : spare }
+        : await new Promise<{ slot: string | null; freshUntil: number }>((resolve, reject) => {
+            const queue = this.waiting.get(vendor) ?? [];
+            queue.push({ scope, latestStart, since: this.now(), resolve, reject });
+            this.waiting.set(vendor, queue);
+            void this.ask(vendor, api);
+          });
     return {
-      // Half the slack, so a call sent just before it still arrives within the slack.
-      freshUntil: windows.length === 0 ? Infinity : at + Math.min(...windows.map(slackOf)) / 2,
+      freshUntil,
       exit: async (answer) => {
         const work: Promise<void>[] = [];
         if (slot) work.push(api.release([slot]));
+        if (answer?.status === 429) this.spares.drop(vendor);
         if (answer?.status === 429) work.push(api.backOff(this.pauseFor(vendor, answer.headers), this.now()));
         else if (answer && vendor === "hubspot") work.push(...this.learn(api, answer.headers));
         // The budget's bookkeeping must not fail a call that was made: a lost release frees itself.
@@ -175,6 +123,12 @@ export class BudgetGate implements CallGate {
 
   private windowsOf(vendor: Vendor): RateWindow[] {
     return vendor === "mailchimp" ? [] : windowsOf(this.budgets, vendor);
+  }
+
+  /** Until when a grant made at `at` may be sent: half the arrival slack, so a call sent just before still arrives within it. */
+  private freshUntil(vendor: Vendor, scope: string | null, at: number): number {
+    const windows = [...this.windowsOf(vendor), ...(scope ? this.budgets.stripeEndpoint : [])];
+    return windows.length === 0 ? Infinity : at + Math.min(...windows.map(slackOf)) / 2;
   }
 
   /**
@@ -191,7 +145,15 @@ export class BudgetGate implements CallGate {
     try {
       while (queue.length > 0) {
         const now = this.now();
+        // Calls that came while the last request was out may have spares waiting for them.
+        for (const w of [...queue]) {
+          const spare = this.spares.take(spareKey(vendor, w.scope), now);
+          if (spare === null) continue;
+          queue.splice(queue.indexOf(w), 1);
+          w.resolve({ slot: null, freshUntil: this.windowsOf(vendor).length === 0 ? Infinity : spare });
+        }
         const ready = queue.filter((w) => blockedUntil(w) <= now);
+        if (queue.length === 0) break;
         if (ready.length === 0) {
           await this.sleep(Math.max(1, Math.min(...queue.map(blockedUntil)) - now));
           continue;
@@ -199,7 +161,7 @@ export class BudgetGate implements CallGate {
         const { granted, waits } = await this.grant(vendor, api, ready, now);
         for (const { waiter, slot } of granted) {
           queue.splice(queue.indexOf(waiter), 1);
-          waiter.resolve({ slot, at: now });
+          waiter.resolve({ slot, freshUntil: this.freshUntil(vendor, waiter.scope, now) });
         }
         for (const [scope, waitMs] of waits) blocked.set(scope, this.now() + waitMs);
         // A call that cannot wait for its scope's capacity is turned away.
@@ -239,14 +201,21 @@ export class BudgetGate implements CallGate {
       byScope.set(w.scope ?? "", list);
     }
     const scopes = [...byScope.keys()];
-    const asks = scopes.map((scope) => ({ scope: scope === "" ? null : scope, want: byScope.get(scope)!.length }));
-    const grants = await api.rates(this.windowsOf(vendor), this.budgets.stripeEndpoint, asks, now);
+    const spare = SPARES[vendor] ?? 0;
+    const asks = scopes.map((scope) => ({ scope: scope === "" ? null : scope, want: byScope.get(scope)!.length, ...(spare ? { spare } : {}) }));
+    const windows = this.windowsOf(vendor);
+    const grants = await api.rates(windows, this.budgets.stripeEndpoint, asks, now);
     if (vendor === "hubspot") this.warnIfLow(grants.remaining);
     const granted: { waiter: Waiter; slot: string | null }[] = [];
     scopes.forEach((scope, i) => {
       const n = grants.granted[i] ?? 0;
-      for (const waiter of byScope.get(scope)!.slice(0, n)) granted.push({ waiter, slot: null });
+      const waiting = byScope.get(scope)!;
+      for (const waiter of waiting.slice(0, n)) granted.push({ waiter, slot: null });
       if (n < asks[i]!.want) waits.set(scope, Math.max(1, grants.retryAfterMs[i] ?? 1));
+      const key = spareKey(vendor, asks[i]!.scope);
+      if (n > waiting.length) this.spares.add(key, n - waiting.length, this.freshUntil(vendor, asks[i]!.scope, now));
+      // No rate: nothing but a pause could stop the next calls; asked again in a second.
+      if (windows.length === 0 && n >= waiting.length) this.spares.add(key, Infinity, now + PAUSE_RECHECK_MS);
     });
     return { granted, waits };
   }
@@ -288,6 +257,9 @@ export class BudgetGate implements CallGate {
     });
   }
 }
+
+/** Where an invocation keeps a vendor's spares: per scope (a Stripe endpoint) when it has one. */
+const spareKey = (vendor: Vendor, scope: string | null) => (scope === null ? vendor : `${vendor} ${scope}`);
 
 /** A Stripe endpoint as Stripe counts it: the method and the path with its object ids taken out. */
 export function stripeEndpoint(endpoint: string): string {

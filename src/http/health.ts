@@ -1,7 +1,7 @@
 /** GET /health: which integrations run, and whether anything needs a person. */
 import { Hono } from "hono";
 import { ConfigError, getConfig, INTEGRATIONS, type Integration } from "../config";
-import { budgetStatus, durableBudgets } from "../budgets/gate";
+import { budgetStatus, durableBudgets } from "../budgets/apis";
 import type { AppEnv } from "./app-env";
 
 export const health = new Hono<AppEnv>().get("/", async (c) => {

@@ -5,7 +5,8 @@
  * every retry waits on RETRY_SCHEDULE.
  */
 import pLimit from "p-limit";
-import { BudgetGate, durableBudgets } from "../budgets/gate";
+import { durableBudgets } from "../budgets/apis";
+import { BudgetGate } from "../budgets/gate";
 import { ConfigError, DEFAULT_RETRY, getConfig } from "../config";
 import { createConnectors, redactorFor } from "../connectors";
 import { HttpClient } from "../connectors/http-client";

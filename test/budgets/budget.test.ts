@@ -170,3 +170,26 @@ describe("configuration", () => {
     expect(() => parseConfig({ ...base, HUBSPOT_RATE_LIMIT: value })).toThrowError(/HUBSPOT_RATE_LIMIT/);
   });
 });
+
+describe("spare grants", () => {
+  const window: RateWindow[] = [{ limit: 10, windowMs: 1_000 }];
+
+  it("come only with the whole of what is wanted, and only from the upper half of a short window", () => {
+    const state = emptyBudget(window);
+    // 2 wanted leave 8: 3 of them above the half may be spares.
+    expect(acquireRates(state, window, [], [{ scope: null, want: 2, spare: 4 }], 0).granted).toEqual([5]);
+    // 5 left: 1 wanted leaves 4, under the half: no spare.
+    expect(acquireRates(state, window, [], [{ scope: null, want: 1, spare: 4 }], 10).granted).toEqual([1]);
+    // Less than wanted: no spare either, and the wait for the rest.
+    const short = acquireRates(state, window, [], [{ scope: null, want: 6, spare: 4 }], 20);
+    expect(short.granted).toEqual([4]);
+    expect(short.retryAfterMs[0]).toBeGreaterThan(0);
+  });
+
+  it("from a daily window, all but its last hundredth", () => {
+    const daily: RateWindow[] = [{ limit: 1_000, windowMs: 86_400_000 }];
+    const state = emptyBudget(daily);
+    expect(acquireRates(state, daily, [], [{ scope: null, want: 985, spare: 10 }], 0).granted).toEqual([990]);
+    expect(acquireRates(state, daily, [], [{ scope: null, want: 1, spare: 10 }], 1).granted).toEqual([1]);
+  });
+});

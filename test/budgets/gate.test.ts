@@ -7,7 +7,8 @@
 import { env } from "cloudflare:workers";
 import { SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { BudgetGate, budgetName, stripeEndpoint, type BudgetApi } from "../../src/budgets/gate";
+import { budgetName, type BudgetApi } from "../../src/budgets/apis";
+import { BudgetGate, stripeEndpoint, type CallPass } from "../../src/budgets/gate";
 import { pipelineDeps } from "../../src/pipeline/consumer";
 import { crmCreated } from "../support/contacts";
 import { actionRow, consume, deadLettersOf } from "../support/messages";
@@ -192,5 +193,65 @@ describe("Stripe's limit per endpoint", () => {
     expect(peakIn(items as LoggedRequest[], 3_000)).toBeLessThanOrEqual(3);
     const invoice = (await requests("stripe")).filter((r) => r.path.endsWith("/finalize") && r.status === 200);
     expect(invoice).toHaveLength(1);
+  });
+});
+
+describe("spare grants in an invocation", () => {
+  /** A vendor budget object, with the requests made to it counted. */
+  function countedBudget(vendor: string) {
+    const stub = env.BUDGET.getByName(`${vendor}:test-${crypto.randomUUID()}`) as unknown as BudgetApi;
+    const requests: string[] = [];
+    const api = new Proxy(stub, {
+      get(target, prop) {
+        const member = Reflect.get(target, prop) as unknown;
+        if (typeof member !== "function") return member;
+        return (...args: unknown[]) => {
+          requests.push(String(prop));
+          // An RPC stub's methods are called on the stub (they have no `apply` of their own).
+          return (target as unknown as Record<string, (...a: unknown[]) => unknown>)[prop as string]!(...args);
+        };
+      },
+    });
+    return { api, requests, stub };
+  }
+
+  it("serve the next calls of an endpoint without asking the budget again, until their freshness ends", async () => {
+    const { api, requests, stub } = countedBudget("stripe");
+    const config = depsWith({}).config;
+    let clock = Date.now();
+    const gate = new BudgetGate({ stripe: api }, config.budgets, () => clock);
+    const enter = () => gate.enter("stripe", clock + 60_000, "POST /v1/invoiceitems");
+    const passes: CallPass[] = [];
+    for (let i = 0; i < 5; i++) passes.push(await enter());
+    // One request: the first call and 4 spares.
+    expect(requests.filter((r) => r === "rates")).toHaveLength(1);
+    expect(passes.every((p) => p.freshUntil === passes[0]!.freshUntil)).toBe(true);
+    // The budget counted all five against the account and the endpoint.
+    expect((await stub.status(config.budgets.stripe, clock)).remaining[0]).toBe(config.budgets.stripe[0]!.limit - 5);
+    // Past the spares' freshness (half the slack of a 1 s window: 50 ms), the budget is asked again.
+    await enter();
+    expect(requests.filter((r) => r === "rates")).toHaveLength(2);
+    clock += 60;
+    await enter();
+    expect(requests.filter((r) => r === "rates")).toHaveLength(3);
+  });
+
+  it("are dropped after a 429, and Postmark's standing pass with them: the next call asks and waits out the pause", async () => {
+    const { api, requests } = countedBudget("postmark");
+    const config = depsWith({}).config;
+    let clock = Date.now();
+    const slept: number[] = [];
+    const gate = new BudgetGate({ postmark: api }, config.budgets, () => clock, async (ms) => {
+      slept.push(ms);
+      clock += ms;
+    });
+    const first = await gate.enter("postmark", clock + 60_000);
+    for (let i = 0; i < 9; i++) await gate.enter("postmark", clock + 60_000);
+    // No rate: one request learns there is no pause, for a second.
+    expect(requests.filter((r) => r === "rates")).toHaveLength(1);
+    await first.exit({ status: 429, headers: new Headers({ "retry-after": "2" }) });
+    await gate.enter("postmark", clock + 60_000);
+    expect(requests.filter((r) => r === "rates").length).toBeGreaterThanOrEqual(2);
+    expect(slept.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1_900);
   });
 });

@@ -1,7 +1,7 @@
 /** Drives the built-in fakes through their own HTTP APIs (vendor paths and /_sandbox/ controls). */
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
-import { budgetName } from "../../src/budgets/gate";
+import { budgetName } from "../../src/budgets/apis";
 import { SANDBOX_ORIGIN } from "../../src/sandbox/credentials";
 import { subscriberHash } from "../../src/connectors/mailchimp";
 import type { LoggedRequest } from "./requests";
