@@ -20,7 +20,7 @@ import { performance } from "node:perf_hooks";
 import { hubspotSignature } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { CREDENTIALS, prng, sendAll, setFaults, shuffled, startVendorFakes, track, workerVars, type Contact, type HubSpotLimitCounters, type HubSpotTally, type MailchimpTally, type VendorFakes } from "./harness";
+import { CREDENTIALS, prng, SENDER_HEADERS, sendAll, setFaults, shuffled, startVendorFakes, track, workerVars, type Contact, type HubSpotLimitCounters, type HubSpotTally, type MailchimpTally, type VendorFakes } from "./harness";
 import type { BindingMeter } from "./metered-worker";
 import { WRITE_SKEW_MS } from "../src/entities/sync-state";
 import { subscriberHash } from "../src/sandbox/fake-mailchimp";
@@ -195,7 +195,7 @@ async function sendWebhook(worker: LocalWorker, events: HubSpotEvent[]): Promise
   const signature = await hubspotSignature(CREDENTIALS.hubspotSecret, "POST", url, body, timestamp);
   const response = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-hubspot-signature-v3": signature, "x-hubspot-request-timestamp": timestamp },
+    headers: { "content-type": "application/json", "x-hubspot-signature-v3": signature, "x-hubspot-request-timestamp": timestamp, ...SENDER_HEADERS },
     body,
   });
   const answer = (await response.json()) as { eventIds?: string[] };
@@ -229,7 +229,7 @@ function profileWebhook(contact: Contact, lastname: string): string {
 async function sendMailchimpWebhook(worker: LocalWorker, secret: string, body: string): Promise<void> {
   const response = await fetch(`${worker.url}/webhooks/mailchimp/${secret}`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
+    headers: { "content-type": "application/x-www-form-urlencoded", ...SENDER_HEADERS },
     body,
   });
   const answer = (await response.json()) as { eventIds?: string[] };

@@ -38,6 +38,14 @@ export function workerVars(hubspotUrl: string, mailchimpUrl: string): Record<str
 }
 
 /** The Shopify fan-out's credentials (bench/orders.ts): shared by the worker and the fakes. */
+/**
+ * Headers every webhook the bench sends carries. Miniflare's entry worker gzips JSON answers for
+ * clients that accept it, as Cloudflare's edge does in production, outside the worker: here it
+ * would cost workerd's only thread (and this process) a zlib stream per 202. autocannon (the
+ * ingest phase) asks for no encoding either.
+ */
+export const SENDER_HEADERS = { "accept-encoding": "identity" } as const;
+
 export const ORDER_CREDENTIALS = {
   shopifySecret: "bench-shopify-webhook-secret-0123",
   salesforceClientId: "bench-salesforce-client-id",

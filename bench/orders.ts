@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { startLocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
 import { meterDelta, readMeter, waitFor, waitSettled } from "./end-to-end";
-import { ORDER_CREDENTIALS, orderWorkerVars, prng, sendAll, track } from "./harness";
+import { ORDER_CREDENTIALS, orderWorkerVars, prng, sendAll, SENDER_HEADERS, track } from "./harness";
 import { startOrderFakes } from "./order-fakes";
 import { makeCustomers, makeOrders, type BenchOrder } from "./shopify-orders";
 
@@ -120,6 +120,7 @@ async function send(url: string, order: BenchOrder): Promise<void> {
       "x-shopify-shop-domain": "syncwire-bench.myshopify.com",
       "x-shopify-api-version": "2025-07",
       "x-shopify-triggered-at": new Date().toISOString(),
+      ...SENDER_HEADERS,
     },
     body: order.body,
   });
