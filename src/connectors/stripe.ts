@@ -83,7 +83,8 @@ export type StripeCustomer = z.infer<typeof StripeCustomer>;
 export const StripeInvoiceItem = z.looseObject({ id: z.string(), object: z.literal("invoiceitem"), amount: z.number().int(), currency: z.string(), invoice: z.string().nullable() });
 export type StripeInvoiceItem = z.infer<typeof StripeInvoiceItem>;
 
-const InvoiceLine = z.looseObject({ id: z.string(), amount: z.number().int(), currency: z.string(), invoice_item: z.string().nullable().optional() });
+export const InvoiceLine = z.looseObject({ id: z.string(), amount: z.number().int(), currency: z.string(), invoice_item: z.string().nullable().optional(), metadata: Metadata.optional() });
+export type InvoiceLine = z.infer<typeof InvoiceLine>;
 
 export const StripeInvoice = z.looseObject({
   id: z.string(),
@@ -248,6 +249,12 @@ export class StripeConnector {
   /** GET /v1/invoices/{id}. */
   async getInvoice(id: string): Promise<StripeInvoice> {
     return this.get(`/v1/invoices/${encodeURIComponent(id)}`, {}, StripeInvoice);
+  }
+
+  /** GET /v1/invoices/{id}/lines?limit=&starting_after=: one page of its lines, in the invoice's order (an invoice embeds only its first 10). */
+  async listInvoiceLines(id: string, input: { limit: number; startingAfter?: string }): Promise<StripeList<InvoiceLine>> {
+    const params = { limit: checkLimit(input.limit), starting_after: input.startingAfter };
+    return this.get(`/v1/invoices/${encodeURIComponent(id)}/lines`, params, stripeList(InvoiceLine));
   }
 
   /** GET /v1/invoices?customer=&status=&limit=&starting_after=: one page, newest first. */

@@ -17,7 +17,7 @@ import { initSandboxState, type SandboxState } from "./faults";
 import { handleSandboxRequest } from "./sandbox-request";
 import { billingSnapshot, createCustomer, listCustomers, renderCustomer, type BillingCtx, type BillingData, type Outcome } from "./stripe-billing";
 import { decide, fingerprintOf, keyScope, pruneExpired, replayResponse, saveResult, type IdempotencyData } from "./stripe-idempotency";
-import { createInvoiceItem, renderInvoiceItem } from "./stripe-invoice-items";
+import { createInvoiceItem, listInvoiceLines, renderInvoiceItem } from "./stripe-invoice-items";
 import { createInvoice, finalizeInvoice, getInvoice, listInvoices, renderInvoice } from "./stripe-invoices";
 import { apiKeyOf, checkAuth, noSuch, parseStripeForm, StripeFailure, stripeErrorJson, stripeErrorResponse, stripeFaultResponse, type FormParams } from "./stripe-form";
 
@@ -201,6 +201,7 @@ function route(method: string, segments: string[]): Endpoint | null {
       if (method === "POST" && id === undefined) return createInvoice;
       if (method === "GET" && id === undefined) return listInvoices;
       if (method === "POST" && id !== undefined && action === "finalize") return (ctx, params) => finalizeInvoice(ctx, id, params);
+      if (method === "GET" && id !== undefined && action === "lines") return (ctx, params) => listInvoiceLines(ctx, getInvoice(ctx.data, id), params);
       return get((ctx, iid) => ({ status: 200, body: renderInvoice(ctx.data, getInvoice(ctx.data, iid)) }));
     case "invoiceitems":
       if (method === "POST" && id === undefined) return createInvoiceItem;

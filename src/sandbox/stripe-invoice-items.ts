@@ -6,7 +6,9 @@
 import type { JsonObject } from "./fake-service";
 import {
   customerParam,
+  DEFAULT_LIST_LIMIT,
   indexItems,
+  MAX_LIST_LIMIT,
   newId,
   type BillingCtx,
   type BillingData,
@@ -111,4 +113,28 @@ export function renderLine(item: InvoiceItemRecord): JsonObject {
     discountable: true, invoice_item: item.id, livemode: false, metadata: { ...item.metadata },
     period: { start: item.created, end: item.created }, proration: false, quantity: 1, type: "invoiceitem",
   };
+}
+
+/**
+ * GET /v1/invoices/{id}/lines: the invoice's lines in the invoice's order (not newest first, as
+ * other lists are), paged by line id (`starting_after`, `ending_before`; a cursor that is not
+ * one of its lines is `No such line_item`, 400). https://docs.stripe.com/api/invoice-line-item/retrieve
+ */
+export function listInvoiceLines(ctx: BillingCtx, invoice: InvoiceRecord, params: FormParams): Outcome {
+  rejectUnknown(params, ["limit", "starting_after", "ending_before"]);
+  const limit = optionalInteger(params, "limit") ?? DEFAULT_LIST_LIMIT;
+  if (limit < 1 || limit > MAX_LIST_LIMIT) throw invalidRequest(`Invalid limit: must be between 1 and ${MAX_LIST_LIMIT}`, "limit", "parameter_invalid_integer");
+  const after = optionalString(params, "starting_after");
+  const before = optionalString(params, "ending_before");
+  if (after !== undefined && before !== undefined) throw invalidRequest("You may only specify one of these parameters: ending_before, starting_after.", "ending_before");
+  const lines = linesOf(ctx.data, invoice).map(renderLine);
+  const at = (cursor: string, name: string) => {
+    const index = lines.findIndex((l) => l.id === cursor);
+    if (index < 0) throw noSuch("line_item", cursor, name, 400);
+    return index;
+  };
+  const [from, to] = after !== undefined ? [at(after, "starting_after") + 1, Infinity] : before !== undefined ? [0, at(before, "ending_before")] : [0, Infinity];
+  const candidates = lines.slice(from, to === Infinity ? undefined : to);
+  const page = before !== undefined ? candidates.slice(Math.max(0, candidates.length - limit)) : candidates.slice(0, limit);
+  return { status: 200, body: { object: "list", data: page, has_more: candidates.length > limit, url: `/v1/invoices/${invoice.id}/lines` } };
 }

@@ -286,6 +286,36 @@ function faultyOn(path: string, commit = true, times = 1) {
 const calls = (fake: FakeService<FakeStripeState>, from: number) =>
   (fake.state.requests as StripeRequestLogEntry[]).slice(from).map((r) => `${r.method} ${r.path.split("?")[0]} ${r.status}${r.idempotencyKey ? ` ${r.idempotencyKey}` : ""}`);
 
+describe("invoiceOrder after a call whose answer was lost", () => {
+  it("asks again under the same key: Stripe answers what it kept, and nothing is made twice", async () => {
+    const fake = createFakeStripe({ secretKey: KEY });
+    let lose = true;
+    const http = new HttpClient({
+      // The first item call reaches Stripe and runs; its answer never comes back.
+      transport: async (req) => {
+        const answer = await fake.handle(req, new URL(req.url).pathname + new URL(req.url).search);
+        if (lose && new URL(req.url).pathname === "/v1/invoiceitems") {
+          lose = false;
+          throw new TypeError("Network connection lost.");
+        }
+        return answer;
+      },
+      audit: new AuditBuffer(),
+      redactor: new Redactor([KEY]),
+      context: { eventId: "evt_order_1", entityKey: null, action: "stripe-invoice", attempt: 1 },
+    });
+    const stripe = new StripeConnector(http, { baseUrl: "https://api.stripe.com", secretKey: KEY });
+    const links = memoryLinks();
+    expect(await failure(invoiceOrder(order(), stripe, links))).toMatchObject({ kind: "transient", details: { status: null } });
+    const from = fake.state.requests.length;
+    expect(await invoiceOrder(order(), stripe, links)).toMatch(/open, total 1900 usd$/);
+    // The draft already holds line 0; line 1 goes under its first key; no note moved any key on.
+    expect(calls(fake, from).filter((c) => c.startsWith("POST /v1/invoiceitems"))).toEqual([`POST /v1/invoiceitems 200 syncwire:item:${ORDER_ID}:1`]);
+    expect([...links.rows.values()].filter((v) => v === "unsettled")).toEqual([]);
+    expect(Object.values(fake.state.data.invoiceItems)).toHaveLength(2);
+  });
+});
+
 describe("invoiceOrder after a create that answered 500", () => {
   it("a first attempt makes only the creates: customer, invoice, items, finalize", async () => {
     const { fake, stripe } = setup();

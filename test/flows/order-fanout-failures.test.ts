@@ -97,7 +97,7 @@ describe("Postmark answering 500 twice", () => {
 });
 
 describe("Stripe failing between 'invoice created' and 'finalized'", () => {
-  it("finalize answered 500 before it ran: the retry finalizes that same draft with the same key; no second invoice, no extra item", async () => {
+  it("finalize answered 500 before it ran: the retry finalizes that same draft (under the key's next generation: Stripe may have kept a 5xx); no second invoice, no extra item", async () => {
     const order = shopifyOrder(RUNNERS);
     const message = await orderMessage(order.raw);
     const first = await consume([message], armedBefore(isFinalize, () => control("/stripe/_sandbox/faults", { failNext: { count: 1, status: 500 } })));
@@ -108,7 +108,7 @@ describe("Stripe failing between 'invoice created' and 'finalized'", () => {
 
     const retry = await callsDuring(() => retryUntilAcked(message).then((acked) => expect(acked).toBe(true)));
     expect(retry.stripe.map(call)).toEqual([`GET /v1/invoices/${draft!.id} 200`, `POST /v1/invoices/${draft!.id}/finalize 200`]);
-    expect(retry.stripe[1]!.idempotencyKey).toBe(`syncwire:finalize:${order.orderId}`);
+    expect(retry.stripe[1]!.idempotencyKey).toBe(`syncwire:finalize:${order.orderId}:2`);
     expect([...retry.salesforce, ...retry.postmark]).toEqual([]);
     const invoices = await invoicesOf(order.orderId);
     expect(invoices).toHaveLength(1);
@@ -144,13 +144,76 @@ describe("Stripe failing between 'invoice created' and 'finalized'", () => {
     expect(retry.stripe.map(call)).toEqual([
       `GET /v1/invoices/${draft!.id} 200`, "POST /v1/invoiceitems 200", "POST /v1/invoiceitems 200", "POST /v1/invoiceitems 200", `POST /v1/invoices/${draft!.id}/finalize 200`,
     ]);
-    expect(retry.stripe.slice(1, 4).map((r) => r.idempotencyKey)).toEqual([1, 2, 3].map((i) => `syncwire:item:${order.orderId}:${i}`));
+    // The item that answered 503 under the key's next generation (Stripe may keep a 5xx under a key), the others under their first.
+    expect(retry.stripe.slice(1, 4).map((r) => r.idempotencyKey)).toEqual([`syncwire:item:${order.orderId}:1:2`, `syncwire:item:${order.orderId}:2`, `syncwire:item:${order.orderId}:3`]);
     const invoices = await invoicesOf(order.orderId);
     expect(invoices).toHaveLength(1);
     expect(invoices[0]).toMatchObject({ id: draft!.id, status: "open", total: 15495 });
     expect(invoices[0]!.items.map((i) => i.amount)).toEqual([10800, 2850, 795, 1050]);
     // Nothing left pending for a later invoice to pull in.
     expect(Object.values((await stripeData()).invoiceItems).filter((i) => i.invoice === null)).toEqual([]);
+  });
+
+  it("an item answered 500 without being made, and Stripe kept that 500 under its key: the retry adds it under the key's next generation", async () => {
+    const order = shopifyOrder(RUNNERS);
+    const message = await orderMessage(order.raw);
+    let items = 0;
+    const secondItem = (method: string, path: string) => method === "POST" && path === "/stripe/v1/invoiceitems" && ++items === 2;
+    await consume([message], armedBefore(secondItem, () => control("/stripe/_sandbox/execution-faults", { count: 1, status: 500, commit: false })));
+    const [draft] = await invoicesOf(order.orderId);
+    expect(draft).toMatchObject({ status: "draft", items: [{ amount: 10800 }] });
+
+    const retry = await callsDuring(() => retryUntilAcked(message).then((acked) => expect(acked).toBe(true)));
+    // The same key would get the saved 500 back for a day: the line is added under generation 2.
+    expect(retry.stripe.slice(1, 4).map((r) => r.idempotencyKey)).toEqual([`syncwire:item:${order.orderId}:1:2`, `syncwire:item:${order.orderId}:2`, `syncwire:item:${order.orderId}:3`]);
+    const [invoice] = await invoicesOf(order.orderId);
+    expect(invoice).toMatchObject({ id: draft!.id, status: "open", total: 15495 });
+    expect(invoice!.items.map((i) => i.amount)).toEqual([10800, 2850, 795, 1050]);
+  });
+
+  it("an item made though its answer was a 500: the retry finds it on the draft and makes no second one", async () => {
+    const order = shopifyOrder(RUNNERS);
+    const message = await orderMessage(order.raw);
+    let items = 0;
+    const secondItem = (method: string, path: string) => method === "POST" && path === "/stripe/v1/invoiceitems" && ++items === 2;
+    await consume([message], armedBefore(secondItem, () => control("/stripe/_sandbox/execution-faults", { count: 1, status: 500, commit: true })));
+    expect((await invoicesOf(order.orderId))[0]!.items).toHaveLength(2);
+    expect(await retryUntilAcked(message)).toBe(true);
+    const [invoice] = await invoicesOf(order.orderId);
+    expect(invoice).toMatchObject({ status: "open", total: 15495 });
+    expect(invoice!.items.map((i) => i.amount)).toEqual([10800, 2850, 795, 1050]);
+  });
+
+  it("finalize answered 500 without finalizing, and Stripe kept that 500 under its key: the retry finalizes under the key's next generation", async () => {
+    const order = shopifyOrder(RUNNERS);
+    const message = await orderMessage(order.raw);
+    await consume([message], armedBefore(isFinalize, () => control("/stripe/_sandbox/execution-faults", { count: 1, status: 500, commit: false })));
+    const [draft] = await invoicesOf(order.orderId);
+    expect(draft).toMatchObject({ status: "draft", total: 15495 });
+
+    const retry = await callsDuring(() => retryUntilAcked(message).then((acked) => expect(acked).toBe(true)));
+    expect(retry.stripe.map(call)).toEqual([`GET /v1/invoices/${draft!.id} 200`, `POST /v1/invoices/${draft!.id}/finalize 200`]);
+    expect(retry.stripe[1]!.idempotencyKey).toBe(`syncwire:finalize:${order.orderId}:2`);
+    expect(await invoicesOf(order.orderId)).toMatchObject([{ id: draft!.id, status: "open", total: 15495 }]);
+  });
+
+  it("an order of 12 lines whose last item failed: the retry reads the lines past the 10 an invoice embeds and adds only the last", async () => {
+    const lines = Array.from({ length: 12 }, (_, n) => ({ title: `Part ${n + 1}`, price: "5.00", quantity: 1 }));
+    const order = shopifyOrder({ lines, totalPrice: "60.00" });
+    const message = await orderMessage(order.raw);
+    let items = 0;
+    const lastItem = (method: string, path: string) => method === "POST" && path === "/stripe/v1/invoiceitems" && ++items === 12;
+    await consume([message], armedBefore(lastItem, () => control("/stripe/_sandbox/faults", { failNext: { count: 1, status: 503 } })));
+    const [draft] = await invoicesOf(order.orderId);
+    expect(draft!.items).toHaveLength(11);
+
+    const retry = await callsDuring(() => retryUntilAcked(message).then((acked) => expect(acked).toBe(true)));
+    expect(retry.stripe.map(call)).toEqual([
+      `GET /v1/invoices/${draft!.id} 200`, `GET /v1/invoices/${draft!.id}/lines 200`, "POST /v1/invoiceitems 200", `POST /v1/invoices/${draft!.id}/finalize 200`,
+    ]);
+    expect(retry.stripe[2]!.idempotencyKey).toBe(`syncwire:item:${order.orderId}:11:2`);
+    expect(await invoicesOf(order.orderId)).toMatchObject([{ status: "open", total: 6000 }]);
+    expect((await invoicesOf(order.orderId))[0]!.items).toHaveLength(12);
   });
 
   it("the invoice was created but the create answered 500 (kept under its key): the retry finishes that invoice, never a second one", async () => {

@@ -332,3 +332,25 @@ describe("faults", () => {
     expect(await customer(fake)).not.toBe(before);
   });
 });
+
+describe("an invoice's lines (GET /v1/invoices/{id}/lines)", () => {
+  it("lists them in the invoice's order, paged by line id, past the 10 an invoice embeds", async () => {
+    const { fake } = setup();
+    const cus = await customer(fake);
+    const invoice = (await draft(fake, cus)).json.id as string;
+    for (let i = 0; i < 12; i++) await call(fake, "POST", "/v1/invoiceitems", { customer: cus, invoice, amount: String(100 + i), currency: "usd" }, { idem: `line-${i}` });
+    const embedded = (await call(fake, "GET", `/v1/invoices/${invoice}`)).json.lines;
+    expect(embedded).toMatchObject({ has_more: true });
+    expect(embedded.data).toHaveLength(10);
+    const first = await call(fake, "GET", `/v1/invoices/${invoice}/lines?limit=5`);
+    expect(first.json).toMatchObject({ object: "list", has_more: true, url: `/v1/invoices/${invoice}/lines` });
+    expect(first.json.data.map((l: Json) => l.amount)).toEqual([100, 101, 102, 103, 104]);
+    const rest = await call(fake, "GET", `/v1/invoices/${invoice}/lines?limit=100&starting_after=${first.json.data[4].id}`);
+    expect(rest.json.has_more).toBe(false);
+    expect(rest.json.data.map((l: Json) => l.amount)).toEqual([105, 106, 107, 108, 109, 110, 111]);
+    const bad = await call(fake, "GET", `/v1/invoices/${invoice}/lines?starting_after=il_nope`);
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.message).toMatch(/No such line_item/);
+    expect((await call(fake, "GET", "/v1/invoices/in_nope/lines")).status).toBe(404);
+  });
+});

@@ -6,23 +6,26 @@
  * lost answer gets the first answer back. Stripe forgets keys after a day; the customer and the
  * invoice are also linked in D1 (pipeline/effects.ts), so a replay days later finishes the same
  * invoice and never makes a second customer or invoice. A retry reads the invoice it has: an open
- * one is done; on a draft, only the lines it lacks are added before it is finalized.
+ * one is done; on a draft, only the lines it lacks are added (all its lines are read, past the
+ * 10 an invoice embeds) before it is finalized.
  *
- * A create whose outcome is unknown (a 5xx, or no answer) is the exception. Stripe saves the
- * first answer under the key once the endpoint began executing, a 500 included, and replays it
- * to every retry with that key for a day (https://docs.stripe.com/api/idempotent_requests): a
- * customer or invoice made by a create that answered 500 would never be linked, every retry
- * would get the same 500, and once the key expired a retry would make a second one. So such a
- * failure is noted in D1 (`unsettled`, see `madeOnce`), and the next run looks in Stripe first:
- * the order's invoice among its customer's invoices (`metadata.shopify_order_id`), the customer
- * among those with the order's email (`metadata.shopify_customer_id`, or `shopify_order_id` for
- * a guest). What it finds is linked and finished; if there is nothing, it is created under the
- * key's next generation (`syncwire:invoice:<order id>:2`), which no saved answer can shadow.
- * A first attempt makes exactly the calls it made before: the notes cost nothing until a create
- * fails that way.
+ * A call that answered 5xx is the exception. Stripe saves the first answer under the key once
+ * the endpoint began executing, a 500 included, and replays it to every retry with that key for
+ * a day (https://docs.stripe.com/api/idempotent_requests): a customer or invoice made by a create
+ * that answered 500 would never be linked, every retry would get the same 500 (an item or a
+ * finalize too), and once the key expired a retry would make a second one. So such a failure is
+ * noted in D1 (`unsettled`), and the next run checks Stripe first, then asks under the key's next
+ * generation (`syncwire:invoice:<order id>:2`), which no saved answer can shadow:
+ * - a create (`madeOnce`) looks for what it may have made: the order's invoice among its
+ *   customer's invoices (`metadata.shopify_order_id`), the customer among those with the order's
+ *   email (`metadata.shopify_customer_id`, or `shopify_order_id` for a guest), and links it;
+ * - an item or the finalize (`keyedStep`) is checked anyway: the lines on the draft, its status.
+ * A call that got no answer keeps its key (see `mayHaveMade`). A first attempt makes exactly the
+ * calls it made before, and reads the notes in the round trip that reads its links: they cost
+ * nothing until a call fails that way.
  */
 import { ActionFailure } from "../../connectors/errors";
-import { MAX_LIST_LIMIT, type StripeConnector, type StripeCustomer, type StripeList } from "../../connectors/stripe";
+import { MAX_LIST_LIMIT, type InvoiceLine, type StripeConnector, type StripeCustomer, type StripeList } from "../../connectors/stripe";
 import type { Links } from "../../pipeline/effects";
 import { invoiceOf, type Order } from "./order";
 
@@ -32,10 +35,13 @@ const key = (...parts: string[]) => `syncwire:${parts.join(":")}`;
 export async function invoiceOrder(order: Order, stripe: StripeConnector, links: Links): Promise<string> {
   // First: an amount the currency cannot carry makes this action invalid before any call.
   const { lines } = invoiceOf(order);
-  // Both links in one round trip: the customer's and (on a retry) the invoice's.
-  const [customerLink, invoiceLink] = await links.getMany([
+  // Every link and note this order may need, in one round trip: the customer's and (on a retry)
+  // the invoice's links, and the notes of its items' and its finalize's keys.
+  const stepKeys = [...lines.map((_, i) => `item:${order.id}:${i}`), `finalize:${order.id}`];
+  const [customerLink, invoiceLink, ...stepNotes] = await links.getMany([
     ["stripe-customer", customerKey(order)],
     ["stripe-invoice", order.id],
+    ...stepKeys.map((k) => [STEP_KEYS, k] as const),
   ]);
   const customer = await customerOf(order, stripe, links, customerLink ?? null);
   const linked = await madeOnce(links, "stripe-invoice", order.id, invoiceLink ?? null, {
@@ -51,17 +57,34 @@ export async function invoiceOrder(order: Order, stripe: StripeConnector, links:
   const invoice = linked.object ?? (await stripe.getInvoice(linked.id));
   if (invoice.status !== "draft") return `invoice ${invoice.id} ${invoice.status}, total ${invoice.total} ${invoice.currency}`;
 
-  // Lines already on the draft (an earlier attempt's): by the line number in their metadata.
-  const present = new Set(invoice.lines.data.map((l) => (l as { metadata?: Record<string, string> }).metadata?.syncwire_line).filter((n): n is string => n !== undefined));
+  // Lines already on the draft (an earlier attempt's): by the line number in their metadata. An
+  // invoice embeds its first 10 lines; the others are listed.
+  const onInvoice = invoice.lines.has_more ? await allLines(stripe, invoice.id) : invoice.lines.data;
+  const present = new Set(onInvoice.map((l) => l.metadata?.syncwire_line).filter((n): n is string => n !== undefined));
   for (const [i, line] of lines.entries()) {
     if (present.has(String(i))) continue;
-    await stripe.createInvoiceItem(
-      { customer, invoice: invoice.id, amount: line.amount, currency: order.currency.toLowerCase(), description: line.description, metadata: { shopify_order_id: order.id, syncwire_line: String(i) } },
-      key("item", order.id, String(i)),
+    await keyedStep(links, stepKeys[i]!, stepNotes[i] ?? null, (generation) =>
+      stripe.createInvoiceItem(
+        { customer, invoice: invoice.id, amount: line.amount, currency: order.currency.toLowerCase(), description: line.description, metadata: { shopify_order_id: order.id, syncwire_line: String(i) } },
+        key("item", order.id, String(i), ...generationSuffix(generation)),
+      ),
     );
   }
-  const final = await stripe.finalizeInvoice(invoice.id, key("finalize", order.id));
+  const final = await keyedStep(links, stepKeys[lines.length]!, stepNotes[lines.length] ?? null, (generation) =>
+    stripe.finalizeInvoice(invoice.id, key("finalize", order.id, ...generationSuffix(generation))),
+  );
   return `invoice ${final.id} ${final.status}, total ${final.total} ${final.currency}`;
+}
+
+/** Every line of an invoice, page by page. */
+async function allLines(stripe: StripeConnector, invoiceId: string): Promise<InvoiceLine[]> {
+  const out: InvoiceLine[] = [];
+  for (let startingAfter: string | undefined; ; ) {
+    const page = await stripe.listInvoiceLines(invoiceId, { limit: MAX_LIST_LIMIT, ...(startingAfter ? { startingAfter } : {}) });
+    out.push(...page.data);
+    if (!page.has_more || page.data.length === 0) return out;
+    startingAfter = page.data[page.data.length - 1]!.id;
+  }
 }
 
 /** Whose Stripe customer an order's is: its Shopify customer's, or a guest order's own. */
@@ -141,6 +164,28 @@ async function madeOnce<T extends { id: string }>(
   return settle(links, kind, id, generation, made);
 }
 
+/** The D1 link kind of the notes on item and finalize keys (`item:<order id>:<line>`, `finalize:<order id>`). */
+const STEP_KEYS = "stripe-step-key";
+
+/**
+ * A step that is not made once but checked before it is run (an invoice item, by the lines on
+ * the draft; finalize, by the invoice's status): it runs under its key's generation, the first
+ * whose note is not UNSETTLED (`first`: generation 1's note, read already). When it fails in a way
+ * that Stripe may have saved under the key (a 5xx, no answer), the generation is noted
+ * UNSETTLED, so the next attempt, having checked what was made, asks under a new key instead of
+ * getting the saved failure back for a day.
+ */
+async function keyedStep<T>(links: Links, id: string, first: string | null, run: (generation: number) => Promise<T>): Promise<T> {
+  let generation = 1;
+  for (let note = first; note === UNSETTLED; ) note = await links.get(STEP_KEYS, linkKey(id, ++generation));
+  try {
+    return await run(generation);
+  } catch (error) {
+    if (mayHaveMade(error)) await links.put(STEP_KEYS, linkKey(id, generation), UNSETTLED);
+    throw error;
+  }
+}
+
 /** Links `object` at `generation`, or at a later one if another run marked that one unsettled meanwhile; answers what is kept. */
 async function settle<T extends { id: string }>(links: Links, kind: string, id: string, generation: number, object: T): Promise<Made<T>> {
   for (let n = generation; ; n++) {
@@ -150,16 +195,19 @@ async function settle<T extends { id: string }>(links: Links, kind: string, id: 
 }
 
 /**
- * Whether a failed create may still have made its object: Stripe answered a 5xx (which it saves
- * under the key when the endpoint had begun), no answer came (status null), or it answered 2xx
- * with a body this code could not read. A 4xx made nothing, and a failure without a status was
- * never sent.
+ * Whether a failed call may have left an answer under its key that every retry with that key
+ * would get back for a day: Stripe answered a 5xx (which it saves when the endpoint had begun),
+ * or a 2xx whose body this code could not read. The next attempt checks what was made, then
+ * uses the key's next generation. Not when no answer came: the same key is asked again, and
+ * Stripe replays what it saved, answers 409 while the first call is still running, or runs it
+ * if it never arrived; a new key could make a second object next to one still being made. A
+ * 4xx made nothing, and a failure without a status was never sent.
  */
 function mayHaveMade(error: unknown): boolean {
   if (!(error instanceof ActionFailure) || error.details.capacity === true) return false;
   const { status } = error.details;
-  if (status === undefined) return false;
-  return status === null || status >= 500 || (status >= 200 && status < 300);
+  if (status === undefined || status === null) return false;
+  return status >= 500 || (status >= 200 && status < 300);
 }
 
 /** The first object of a Stripe list that `matches`, page by page (newest first); null when none does. */
