@@ -9,7 +9,7 @@
  *     timed from the first webhook sent to the last successful CRM write (a PATCH, or a
  *     batch/update whose results hold the contact); every contact is checked to have been written
  *     exactly once, with its new name.
- * The fakes enforce the vendors' documented limits (harness.ts); each phase reports the vendor
+ * The fakes enforce the vendors' documented limits (vendor-fakes.ts); each phase reports the vendor
  * calls it made by kind, per event, the 429s the fakes answered and the peak of simultaneous
  * Mailchimp connections, from the fakes' own counters (`/_sandbox/limits`). BULK_CALLS=false
  * (`bulkCalls: false`) measures the one-call-per-event path under the same limits.
@@ -20,7 +20,8 @@ import { performance } from "node:perf_hooks";
 import { hubspotSignature } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { CREDENTIALS, prng, SENDER_HEADERS, sendAll, setFaults, shuffled, startVendorFakes, track, workerVars, type Contact, type HubSpotLimitCounters, type HubSpotTally, type MailchimpTally, type VendorFakes } from "./harness";
+import { CREDENTIALS, prng, SENDER_HEADERS, sendAll, shuffled, track, workerVars } from "./harness";
+import { setFaults, startVendorFakes, type Contact, type HubSpotLimitCounters, type HubSpotTally, type MailchimpTally, type VendorFakes } from "./vendor-fakes";
 import type { BindingMeter } from "./metered-worker";
 import { WRITE_SKEW_MS } from "../src/entities/sync-state";
 import { subscriberHash } from "../src/sandbox/fake-mailchimp";

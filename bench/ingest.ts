@@ -10,7 +10,9 @@ import { performance } from "node:perf_hooks";
 import { hubspotSignature, hubspotSignedUri } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { CREDENTIALS, startBareWorker, startEnqueueWorker, startVendorFakes, track, workerVars } from "./harness";
+import { startBareWorker, startEnqueueWorker } from "./baseline-workers";
+import { CREDENTIALS, track, workerVars } from "./harness";
+import { startVendorFakes } from "./vendor-fakes";
 
 /**
  * No flow consumes a `contact.propertyChange` of a property the sync does not hold (the contact

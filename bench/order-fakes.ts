@@ -2,7 +2,7 @@
  * The Shopify fan-out's vendors for the bench (bench/orders.ts): the sandbox fakes of Salesforce
  * (token + Contact upsert), Postmark (email with template) and Stripe (customers, invoices,
  * invoice items, finalize) served as local HTTP servers, like the HubSpot and Mailchimp ones in
- * harness.ts, each wrapped with call counters. Calls are counted by wrapping the handlers, not
+ * vendor-fakes.ts, each wrapped with call counters. Calls are counted by wrapping the handlers, not
  * from `/_sandbox/requests` (which keeps 5000 entries); the fakes' own state (contacts,
  * outbox, invoices) is read in-process at the end.
  *

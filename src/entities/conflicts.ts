@@ -6,7 +6,7 @@
  * Cold path (a person clicking), so drizzle builds the queries.
  */
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
-import { z } from "zod";
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../db/paging";
 import { conflicts } from "../db/schema";
 import { fail, type Failure } from "../errors";
 import { eventIdFor, type InboundEvent } from "../ingest/event";
@@ -59,28 +59,6 @@ export function toConflict(row: ConflictRow): Conflict {
     resolvedAt: iso(row.resolvedAt),
     createdAt: new Date(row.createdAt).toISOString(),
   };
-}
-
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 200;
-
-// The cursor is the (created_at, id) of the last row of a page. Opaque to callers (base64url
-// JSON), so the paging key can change without breaking their scripts.
-const CursorKey = z.object({ t: z.number().int(), id: z.string() });
-type CursorKey = z.infer<typeof CursorKey>;
-
-export function encodeCursor(key: CursorKey): string {
-  return btoa(JSON.stringify(key)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-export function decodeCursor(cursor: string): CursorKey | null {
-  try {
-    const b64 = cursor.replace(/-/g, "+").replace(/_/g, "/");
-    const parsed = CursorKey.safeParse(JSON.parse(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, "="))));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
 }
 
 export interface ListConflictsQuery {

@@ -8,14 +8,12 @@
 import { and, asc, desc, eq, gte, inArray, isNotNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import { unionAll } from "drizzle-orm/sqlite-core";
 import type { AuditRecord } from "../audit/sink";
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../db/paging";
 import { actions, auditLog, events } from "../db/schema";
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../entities/conflicts";
 import { fail, type Failure } from "../errors";
 import type { EventSource } from "../ingest/event";
 import type { ActionState, Db, EventRow, EventStatus } from "./ledger";
 import type { PayloadStore } from "./payloads";
-
-export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE };
 
 /** Every status an event row can have (src/db/schema.ts), for the filter. */
 export const EVENT_STATUSES = events.status.enumValues;
@@ -112,7 +110,7 @@ export type EventPage = { ok: true; items: EventSummary[]; nextCursor: string | 
 /**
  * Events newest first by (received_at, id), a page at a time. Keyset paging: a page costs the
  * same however deep it is, and events arriving meanwhile never shift one. The cursor is the
- * conflicts' format (base64url of the last row's time and id), opaque to callers.
+ * shared one of src/db/paging.ts (base64url of the last row's time and id), opaque to callers.
  *
  * @example
  * const page = await listEvents(db, { source: "shopify", status: "dead", limit: 20 });

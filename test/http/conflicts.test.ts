@@ -4,7 +4,8 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { encodeCursor, listConflicts, resolveConflict, type Conflict } from "../../src/entities/conflicts";
+import { encodeCursor } from "../../src/db/paging";
+import { listConflicts, resolveConflict, type Conflict } from "../../src/entities/conflicts";
 import { openApiDocument } from "../../src/http/admin";
 import { eventIdFor } from "../../src/ingest/event";
 import { database } from "../../src/pipeline/ledger";

@@ -4,7 +4,8 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { redactorFor } from "../../connectors";
-import { listConflicts, MAX_PAGE_SIZE, resolveConflict } from "../../entities/conflicts";
+import { MAX_PAGE_SIZE } from "../../db/paging";
+import { listConflicts, resolveConflict } from "../../entities/conflicts";
 import { log } from "../../observability/log";
 import { database } from "../../pipeline/ledger";
 import { r2PayloadStore } from "../../pipeline/payloads";

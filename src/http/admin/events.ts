@@ -4,10 +4,11 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { redactorFor } from "../../connectors";
+import { MAX_PAGE_SIZE } from "../../db/paging";
 import { actions } from "../../db/schema";
 import { EVENT_SOURCES } from "../../ingest/event";
 import { log } from "../../observability/log";
-import { EVENT_STATUSES, eventDetail, listEvents, MAX_AUDIT_ROWS, MAX_PAGE_SIZE } from "../../pipeline/event-queries";
+import { EVENT_STATUSES, eventDetail, listEvents, MAX_AUDIT_ROWS } from "../../pipeline/event-queries";
 import { replayEvent, type SkippedAction } from "../../pipeline/event-replay";
 import { database } from "../../pipeline/ledger";
 import { r2PayloadStore } from "../../pipeline/payloads";
