@@ -2,13 +2,11 @@
  * Syncwire: wiring only. HTTP goes to the Hono app, each queue to its consumer, the cron to
  * the nightly job; the Durable Object classes are re-exported for the runtime.
  */
-import { getConfig } from "./config";
 import { app } from "./http/app";
 import { log } from "./observability/log";
 import { consumeDeadLetters, consumeEvents, redactorOf } from "./pipeline/consumer";
-import { database } from "./pipeline/ledger";
-import { r2PayloadStore } from "./pipeline/payloads";
-import { pruneExpired } from "./pipeline/retention";
+import { nightly } from "./reconcile/nightly";
+import { consumeSync } from "./reconcile/consumer";
 
 export { VendorBudget } from "./budgets/vendor-budget.do";
 export { EntityCoordinator } from "./entities/entity-coordinator.do";
@@ -23,6 +21,7 @@ export default {
   async queue(batch, env) {
     try {
       if (batch.queue.endsWith("dead-letters")) await consumeDeadLetters(batch, env);
+      else if (batch.queue.endsWith("-sync")) await consumeSync(batch, env);
       else await consumeEvents(batch, env);
     } catch (error) {
       // Returning would ack every message not yet decided; retry those instead.
@@ -31,8 +30,6 @@ export default {
     }
   },
   async scheduled(controller, env) {
-    // The nightly reconciliation arrives with its own issue; retention runs already.
-    log("nightly_check", { cron: controller.cron, outcome: "skipped", reason: "the reconciliation is not built yet" });
-    await pruneExpired(database(env.DB), r2PayloadStore(env.PAYLOADS), getConfig(env).auditRetentionDays);
+    await nightly(env, controller.cron);
   },
 } satisfies ExportedHandler<Env>;

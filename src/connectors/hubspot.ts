@@ -43,6 +43,14 @@ export const HUBSPOT_HISTORY_BATCH_MAX = 50;
 
 export const CONTACT_PROPERTIES = ["email", "firstname", "lastname"] as const;
 
+/** The most contacts one page of GET /crm/v3/objects/contacts holds. */
+export const HUBSPOT_LIST_MAX = 100;
+
+const ContactPage = z.looseObject({
+  results: z.array(HubSpotContact),
+  paging: z.looseObject({ next: z.looseObject({ after: z.string() }).optional() }).optional(),
+});
+
 export class HubSpotConnector {
   constructor(
     private readonly http: HttpClient,
@@ -80,6 +88,18 @@ export class HubSpotConnector {
     const url = `${base}?${query}properties=${list}${history ? `&propertiesWithHistory=${list}` : ""}`;
     const { data } = await this.http.call({ connector: "hubspot", method: "GET", url, headers: this.headers(), schema: HubSpotContact });
     return data;
+  }
+
+  /**
+   * GET /crm/v3/objects/contacts?limit=&after=&properties=: one page of contacts (at most 100),
+   * and the cursor of the next (`paging.next.after`), null on the last page.
+   */
+  async listContacts(input: { limit: number; after: string | null; properties: readonly string[] }): Promise<{ results: HubSpotContact[]; after: string | null }> {
+    const limit = Math.min(Math.max(1, Math.trunc(input.limit)), HUBSPOT_LIST_MAX);
+    const query = [`limit=${limit}`, ...(input.after ? [`after=${encodeURIComponent(input.after)}`] : []), `properties=${input.properties.map(encodeURIComponent).join(",")}`];
+    const url = `${this.config.baseUrl}/crm/v3/objects/contacts?${query.join("&")}`;
+    const { data } = await this.http.call({ connector: "hubspot", method: "GET", url, headers: this.headers(), schema: ContactPage });
+    return { results: data.results, after: data.paging?.next?.after ?? null };
   }
 
   /** PATCH /crm/v3/objects/contacts/{id} with `properties`. */

@@ -61,6 +61,11 @@ export const BatchSubscribeAnswer = z.looseObject({
 });
 export type BatchSubscribeAnswer = z.infer<typeof BatchSubscribeAnswer>;
 
+/** The most members one page of GET …/members holds ("count": maximum 1000). */
+export const MAILCHIMP_LIST_MAX = 1000;
+
+const MemberPage = z.looseObject({ members: z.array(MailchimpMember), total_items: z.number().int() });
+
 /** "Up to 500 members may be added or updated with each API call." */
 export const MAILCHIMP_BATCH_MAX = 500;
 
@@ -76,6 +81,17 @@ export class MailchimpConnector {
 
   private memberUrl(email: string, listId = this.config.listId): string {
     return `${this.config.baseUrl}/3.0/lists/${encodeURIComponent(listId)}/members/${subscriberHash(email)}`;
+  }
+
+  /**
+   * GET /3.0/lists/{list_id}/members?count=&offset=: one page of the list's members (at most
+   * 1000), and how many the list holds (`total_items`).
+   */
+  async listMembers(input: { count: number; offset: number }): Promise<{ members: MailchimpMember[]; totalItems: number }> {
+    const count = Math.min(Math.max(1, Math.trunc(input.count)), MAILCHIMP_LIST_MAX);
+    const url = `${this.config.baseUrl}/3.0/lists/${encodeURIComponent(this.config.listId)}/members?count=${count}&offset=${Math.max(0, Math.trunc(input.offset))}`;
+    const { data } = await this.http.call({ connector: "mailchimp", method: "GET", url, headers: this.headers(), schema: MemberPage });
+    return { members: data.members, totalItems: data.total_items };
   }
 
   /**

@@ -3,7 +3,7 @@
  * never edit a generated migration by hand.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** Every inbound event the consumer has seen once. Written by the consumer, never by ingest. */
 export const events = sqliteTable(
@@ -176,4 +176,120 @@ export const links = sqliteTable(
   (t) => [primaryKey({ columns: [t.kind, t.key] })],
 );
 
-export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts, onceEffects, links };
+/**
+ * The nightly check's runs (CONTRACT 4.9, section 5). At most one runs at a time: a second row
+ * with status `running` is refused by the partial unique index, so two starts at the same
+ * moment (the cron and a person) cannot both begin one.
+ */
+export const syncRuns = sqliteTable(
+  "sync_runs",
+  {
+    id: text("id").primaryKey(),
+    trigger: text("trigger", { enum: ["cron", "manual"] }).notNull(),
+    status: text("status", { enum: ["running", "succeeded", "failed"] }).notNull(),
+    dryRun: integer("dry_run", { mode: "boolean" }).notNull(),
+    /** scan (both sides page into sync_records), compare, done. */
+    phase: text("phase", { enum: ["scan", "compare", "done"] }).notNull(),
+    startedAt: integer("started_at").notNull(),
+    finishedAt: integer("finished_at"),
+    crmRecords: integer("crm_records").notNull().default(0),
+    emailRecords: integer("email_records").notNull().default(0),
+    crmScanned: integer("crm_scanned", { mode: "boolean" }).notNull().default(false),
+    emailScanned: integer("email_scanned", { mode: "boolean" }).notNull().default(false),
+    mismatches: integer("mismatches").notNull().default(0),
+    /** JSON object: mismatches by kind. */
+    mismatchesByKind: text("mismatches_by_kind").notNull().default("{}"),
+    repairsQueued: integer("repairs_queued").notNull().default(0),
+    error: text("error"),
+    /** The last time a message of the run made progress (a run that stalls is noticed by the cron). */
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("sync_runs_one_running").on(t.status).where(sql`status = 'running'`),
+    index("sync_runs_started").on(t.startedAt, t.id),
+  ],
+);
+
+/**
+ * The pages of a run done so far, each written once in the D1 batch that stores its records and
+ * adds them to the run's counts: a page delivered twice (a crash after its write, a redelivery)
+ * is never counted twice.
+ */
+export const syncRunPages = sqliteTable(
+  "sync_run_pages",
+  {
+    runId: text("run_id").notNull(),
+    /** crm, email, or compare (a compare chunk). */
+    side: text("side").notNull(),
+    /** The page's cursor (HubSpot `after`, Mailchimp offset, the chunk's first key). */
+    page: text("page").notNull(),
+    records: integer("records").notNull(),
+    /** The next page's cursor (null: this was the last), so a redelivery sends it without reading the page again. */
+    next: text("next"),
+    /** Set once the next page's message (or the next phase's) is on the queue: a redelivery after that does nothing. */
+    successorSent: integer("successor_sent", { mode: "boolean" }).notNull().default(false),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.side, t.page] })],
+);
+
+/** What a run read from each side, kept until the run ends: the comparison joins them in D1, page by page. */
+export const syncRecords = sqliteTable(
+  "sync_records",
+  {
+    runId: text("run_id").notNull(),
+    side: text("side", { enum: ["crm", "email"] }).notNull(),
+    /** The CRM id, or the member's lowercased email. */
+    key: text("key").notNull(),
+    /** The address the two sides are matched by: the member's; for a CRM contact, the one it was last synced with (the email index), else its own. */
+    email: text("email").notNull(),
+    /** JSON: the fields compared, with their change times. */
+    data: text("data").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.side, t.key] }), index("sync_records_email").on(t.runId, t.side, t.email)],
+);
+
+/** Every mismatch a run found: which entity, what differs, both values, and the repair it queued. */
+export const syncMismatches = sqliteTable(
+  "sync_mismatches",
+  {
+    id: text("id").primaryKey(),
+    runId: text("run_id").notNull(),
+    entityKey: text("entity_key").notNull(),
+    kind: text("kind").notNull(),
+    field: text("field"),
+    crmValue: text("crm_value"),
+    emailValue: text("email_value"),
+    /** The change event queued to repair it; null on a dry run. */
+    repairEventId: text("repair_event_id"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("sync_mismatches_run").on(t.runId, t.id)],
+);
+
+/** Alerts raised (CONTRACT 4.9), each at most once per run and kind (`dedupe`), delivered to ALERT_WEBHOOK_URL when one is set. */
+export const alerts = sqliteTable(
+  "alerts",
+  {
+    id: text("id").primaryKey(),
+    /** run:<id>:<kind>, or missed:<day> for a missed run: the same alert is raised once. */
+    dedupe: text("dedupe").notNull().unique(),
+    kind: text("kind").notNull(),
+    runId: text("run_id"),
+    text: text("text").notNull(),
+    createdAt: integer("created_at").notNull(),
+    deliveredAt: integer("delivered_at"),
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+  },
+  (t) => [index("alerts_created").on(t.createdAt, t.id)],
+);
+
+/** A few facts about this deployment (when the worker first started: a fresh install is not degraded). */
+export const workerState = sqliteTable("worker_state", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts, onceEffects, links, syncRuns, syncRunPages, syncRecords, syncMismatches, alerts, workerState };

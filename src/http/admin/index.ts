@@ -11,6 +11,7 @@ import type { AppEnv } from "../app-env";
 import { requireAdmin } from "./auth";
 import { registerConflicts } from "./conflicts";
 import { registerEvents } from "./events";
+import { registerSyncRuns } from "./sync-runs";
 import { invalidRequestHook } from "./responses";
 
 // The admin bodies are a few small fields; 64 KiB leaves room and stops a large body before it is read.
@@ -38,7 +39,7 @@ base.onError((error) => {
   throw error;
 });
 
-export const api = registerEvents(registerConflicts(base));
+export const api = registerSyncRuns(registerEvents(registerConflicts(base)));
 
 /**
  * The OpenAPI 3.1 document of the /api routes, paths as served (`/api/conflicts`).
@@ -56,6 +57,7 @@ export function openApiDocument() {
     tags: [
       { name: "events", description: "Inbound events, their actions, the calls made for them, and replay" },
       { name: "conflicts", description: "Fields both systems changed, under the escalate policy" },
+      { name: "sync runs", description: "The nightly check of CRM against email list: its runs, and starting one" },
     ],
   });
 }

@@ -1,0 +1,66 @@
+/**
+ * The SYNC queue's consumer: each message is one step of a run (steps.ts), run concurrently with
+ * the batch's others. A step that fails for a while (a vendor down, D1 unavailable) is retried
+ * on RETRY_SCHEDULE up to MAX_STEP_ATTEMPTS times; then, or at once for a permanent failure
+ * (HubSpot refusing the token), the run fails with the reason and its staged records go. A
+ * step that found no capacity in a vendor's budget waits, as any work does, without counting.
+ */
+import { isCapacityFailure } from "../budgets/gate";
+import { ActionFailure } from "../connectors/errors";
+import { log } from "../observability/log";
+import { pipelineDeps } from "../pipeline/consumer";
+import { retryDelaySeconds } from "../pipeline/retry";
+import { SyncMessage } from "./messages";
+import { runStep, type StepDeps } from "./steps";
+
+/** Attempts of one step before its run fails: with the default schedule, about six minutes. */
+export const MAX_STEP_ATTEMPTS = 6;
+
+export function reconcileDeps(env: Env): StepDeps & { redact(text: string): string } {
+  const deps = pipelineDeps(env);
+  return { db: deps.db, config: deps.config, queue: env.SYNC, connectorsFor: deps.connectorsFor, now: deps.now, redact: (text) => deps.redactor.redact(text) };
+}
+
+export async function consumeSync(batch: MessageBatch<unknown>, env: Env, given?: ReturnType<typeof reconcileDeps>): Promise<void> {
+  const deps = given ?? reconcileDeps(env);
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      const parsed = SyncMessage.safeParse(message.body);
+      if (!parsed.success) {
+        log("nightly_check", { outcome: "malformed_message", messageId: message.id }, "error");
+        message.ack();
+        return;
+      }
+      try {
+        await runStep(deps, parsed.data);
+        message.ack();
+      } catch (error) {
+        const text = deps.redact(error instanceof Error ? error.message : String(error));
+        if (isCapacityFailure(error)) {
+          message.retry({ delaySeconds: Math.max(1, Math.ceil((error.details.retryAfterMs ?? 1_000) / 1000)) });
+          return;
+        }
+        const permanent = error instanceof ActionFailure && error.kind !== "transient";
+        if (!permanent && message.attempts < MAX_STEP_ATTEMPTS) {
+          const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, error instanceof ActionFailure ? (error.details.retryAfterMs ?? null) : null, Math.random());
+          log("nightly_check", { runId: parsed.data.runId, step: parsed.data.kind, outcome: "retry", attempt: message.attempts, delaySeconds, error: text }, "warn");
+          message.retry({ delaySeconds });
+          return;
+        }
+        await failRun(deps, parsed.data.runId, `${parsed.data.kind} step failed: ${text}`);
+        message.ack();
+      }
+    }),
+  );
+}
+
+/** The run ends as failed with the reason (only while it runs); its staged records go. */
+export async function failRun(deps: StepDeps, runId: string, error: string): Promise<void> {
+  const now = deps.now();
+  const ended = await deps.db.$client
+    .prepare(`UPDATE sync_runs SET status = 'failed', phase = 'done', finished_at = ?1, updated_at = ?1, error = ?2 WHERE id = ?3 AND status = 'running' RETURNING id`)
+    .bind(now, error.slice(0, 1_000), runId)
+    .first();
+  if (ended) log("nightly_check", { runId, outcome: "failed", error }, "error");
+  await deps.queue.send({ kind: "cleanup", runId } satisfies SyncMessage, { contentType: "json" });
+}

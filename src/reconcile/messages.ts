@@ -1,0 +1,19 @@
+/**
+ * The nightly check's queue messages (the SYNC queue): one step of one run each, so a run over a
+ * million contacts is thousands of short invocations, never one long one, and holds at most a
+ * page in memory. A step that is done is recorded with its work (steps.ts), so a message
+ * delivered twice repeats nothing.
+ */
+import { z } from "zod";
+
+export const SyncMessage = z.discriminatedUnion("kind", [
+  /** One page of one side: the HubSpot `after` cursor, or the Mailchimp offset ("" is the first page). */
+  z.object({ kind: z.literal("scan"), runId: z.string(), side: z.enum(["crm", "email"]), page: z.string() }),
+  /** One chunk of the comparison: CRM records after a key, then list members no CRM record matched. */
+  z.object({ kind: z.literal("compare"), runId: z.string(), side: z.enum(["crm", "email"]), after: z.string() }),
+  /** The counts, the status, the run's end. */
+  z.object({ kind: z.literal("finish"), runId: z.string() }),
+  /** Deletes the run's staged records, a chunk at a time. */
+  z.object({ kind: z.literal("cleanup"), runId: z.string() }),
+]);
+export type SyncMessage = z.infer<typeof SyncMessage>;
