@@ -3,6 +3,7 @@
  * - compare, CRM side: CRM records in key order, each against the member staged at the address
  *   it is matched by (missing in the list, address, names, subscription);
  * - compare, email side: the members no CRM record matched (missing in the CRM);
+ * - each entity with a mismatch is repaired through the pipeline (repairs.ts);
  * - finish: the mismatches counted by kind from their rows (each written once: its id is the
  *   run, the entity, the kind and the field), the run succeeded, its duration;
  * - cleanup: the staged records deleted a chunk at a time, so a run over a million contacts
@@ -10,8 +11,10 @@
  */
 import { contactKey, emailKey } from "../entities/directory";
 import type { Db } from "../pipeline/ledger";
+import { enqueue, newDelivery } from "../pipeline/message";
 import type { SyncMessage } from "./messages";
 import { compareRecords, type Mismatch, type SideRecord } from "./records";
+import { repairEvent, type Repair } from "./repairs";
 import type { Side, StepDeps, StepWork } from "./steps";
 
 /** Records compared per step: a bounded D1 read and a bounded batch of mismatch rows. */
@@ -19,10 +22,21 @@ export const COMPARE_CHUNK = 500;
 /** Staged records deleted per cleanup step. */
 const CLEANUP_CHUNK = 5_000;
 
-export async function compare(deps: StepDeps, runId: string, side: Side, after: string): Promise<StepWork> {
+/**
+ * One chunk of the comparison: its mismatch rows, and (unless the run is a dry run) one repair
+ * event per entity, queued before the rows are written (repairs.ts: the same ids if the step
+ * is done again).
+ */
+export async function compare(deps: StepDeps, run: { id: string; dryRun: boolean }, side: Side, after: string): Promise<StepWork> {
+  const runId = run.id;
   const d1 = deps.db.$client;
   const chunk = deps.sizes?.compare ?? COMPARE_CHUNK;
   const found: { entityKey: string; mismatch: Mismatch }[] = [];
+  const repairs: Repair[] = [];
+  const note = (entityKey: string, mismatches: Mismatch[], member: SideRecord | null) => {
+    for (const mismatch of mismatches) found.push({ entityKey, mismatch });
+    if (mismatches.length > 0) repairs.push({ entityKey, kinds: [...new Set(mismatches.map((m) => m.kind))], member });
+  };
   let last: string | null = null;
   let read = 0;
   if (side === "crm") {
@@ -37,7 +51,7 @@ export async function compare(deps: StepDeps, runId: string, side: Side, after: 
     for (const row of results) {
       const crm = JSON.parse(row.crm) as SideRecord;
       const email = row.email === null ? null : (JSON.parse(row.email) as SideRecord);
-      for (const mismatch of compareRecords(crm, email)) found.push({ entityKey: contactKey(row.key), mismatch });
+      note(contactKey(row.key), compareRecords(crm, email), email);
       last = row.key;
     }
     read = results.length;
@@ -52,15 +66,23 @@ export async function compare(deps: StepDeps, runId: string, side: Side, after: 
       .bind(runId, after, chunk)
       .all<{ key: string; email: string }>();
     for (const row of results) {
-      for (const mismatch of compareRecords(null, JSON.parse(row.email) as SideRecord)) found.push({ entityKey: emailKey(row.key), mismatch });
+      const email = JSON.parse(row.email) as SideRecord;
+      note(emailKey(row.key), compareRecords(null, email), email);
       last = row.key;
     }
     read = results.length;
   }
-  return { statements: mismatchInserts(deps.db, runId, found, deps.now()), records: read, next: read === chunk ? last : null };
+  const now = deps.now();
+  const repairIds = new Map<string, string>();
+  if (!run.dryRun && repairs.length > 0) {
+    const events = await Promise.all(repairs.map((r) => repairEvent(runId, r, now)));
+    await enqueue(deps.events, deps.store, events.map((e) => newDelivery(e, now)));
+    events.forEach((e) => repairIds.set(e.entityKey!, e.id));
+  }
+  return { statements: mismatchInserts(deps.db, runId, found, repairIds, now), records: read, next: read === chunk ? last : null };
 }
 
-function mismatchInserts(db: Db, runId: string, found: { entityKey: string; mismatch: Mismatch }[], now: number): D1PreparedStatement[] {
+function mismatchInserts(db: Db, runId: string, found: { entityKey: string; mismatch: Mismatch }[], repairIds: Map<string, string>, now: number): D1PreparedStatement[] {
   if (found.length === 0) return [];
   const rows = found.map(({ entityKey, mismatch: m }) => ({
     id: `${runId}:${entityKey}:${m.kind}:${m.field ?? ""}`,
@@ -69,13 +91,14 @@ function mismatchInserts(db: Db, runId: string, found: { entityKey: string; mism
     field: m.field,
     crm: m.crmValue,
     email: m.emailValue,
+    repair: repairIds.get(entityKey) ?? null,
   }));
   return [
     db.$client
       .prepare(
         `INSERT OR IGNORE INTO sync_mismatches (id, run_id, entity_key, kind, field, crm_value, email_value, repair_event_id, created_at)
          SELECT json_extract(value, '$.id'), ?1, json_extract(value, '$.entity'), json_extract(value, '$.kind'), json_extract(value, '$.field'),
-                json_extract(value, '$.crm'), json_extract(value, '$.email'), NULL, ?2
+                json_extract(value, '$.crm'), json_extract(value, '$.email'), json_extract(value, '$.repair'), ?2
          FROM json_each(?3)`,
       )
       .bind(runId, now, JSON.stringify(rows)),
@@ -90,7 +113,8 @@ export async function finish(deps: StepDeps, runId: string): Promise<void> {
   const now = deps.now();
   await d1
     .prepare(
-      `UPDATE sync_runs SET status = 'succeeded', phase = 'done', finished_at = ?1, updated_at = ?1, mismatches = ?2, mismatches_by_kind = ?3
+      `UPDATE sync_runs SET status = 'succeeded', phase = 'done', finished_at = ?1, updated_at = ?1, mismatches = ?2, mismatches_by_kind = ?3,
+         repairs_queued = (SELECT count(DISTINCT repair_event_id) FROM sync_mismatches WHERE run_id = ?4)
        WHERE id = ?4 AND status = 'running'`,
     )
     .bind(now, total, JSON.stringify(byKind), runId)

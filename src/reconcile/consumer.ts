@@ -18,7 +18,16 @@ export const MAX_STEP_ATTEMPTS = 6;
 
 export function reconcileDeps(env: Env): StepDeps & { redact(text: string): string } {
   const deps = pipelineDeps(env);
-  return { db: deps.db, config: deps.config, queue: env.SYNC, connectorsFor: deps.connectorsFor, now: deps.now, redact: (text) => deps.redactor.redact(text) };
+  return {
+    db: deps.db,
+    config: deps.config,
+    queue: env.SYNC,
+    events: env.EVENTS,
+    store: deps.store,
+    connectorsFor: deps.connectorsFor,
+    now: deps.now,
+    redact: (text) => deps.redactor.redact(text),
+  };
 }
 
 export async function consumeSync(batch: MessageBatch<unknown>, env: Env, given?: ReturnType<typeof reconcileDeps>): Promise<void> {

@@ -40,12 +40,19 @@ export function crmRecord(contact: HubSpotContact, crm: CrmSettings, now: number
   return record.email === "" ? null : record;
 }
 
-/** A list member as the check stores it: anything but `subscribed` keeps the address off the list, as for the sync. */
+/**
+ * A list member as the check stores it: anything but `subscribed` keeps the address off the
+ * list, as for the sync. Mailchimp's `last_changed` has whole seconds: the change happened
+ * somewhere in that second and is taken to be at its end, as the sync takes a webhook's
+ * `fired_at` (observe.ts sourceTime), so a change in the list is not lost as "older" than a CRM
+ * change made earlier in the same second.
+ */
 export function emailRecord(member: MailchimpMember): SideRecord {
   const merge = member.merge_fields ?? {};
   const text = (value: unknown) => (typeof value === "string" ? value : "");
   const changed = member.last_changed ? Date.parse(member.last_changed) : Number.NaN;
-  const at = Number.isFinite(changed) ? changed : undefined;
+  const wholeSeconds = member.last_changed !== undefined && !/\.\d/.test(member.last_changed);
+  const at = Number.isFinite(changed) ? changed + (wholeSeconds ? 999 : 0) : undefined;
   return {
     email: normalizeEmail(member.email_address),
     firstname: text(merge.FNAME),

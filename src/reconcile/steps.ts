@@ -22,6 +22,7 @@ import { MAILCHIMP_LIST_MAX } from "../connectors/mailchimp";
 import { contactKey } from "../entities/directory";
 import { crmProperties } from "../flows/contact-sync/observe";
 import { runBatch, type Db } from "../pipeline/ledger";
+import type { PayloadStore } from "../pipeline/payloads";
 import { compare, finish, cleanup } from "./compare";
 import { crmRecord, emailRecord } from "./records";
 import type { SyncMessage } from "./messages";
@@ -32,6 +33,9 @@ export interface StepDeps {
   config: Config;
   /** The SYNC queue. */
   queue: Queue<SyncMessage>;
+  /** The events queue, and the store for an event too large for it: repairs go through the pipeline. */
+  events: Queue;
+  store: PayloadStore;
   connectorsFor(context: CallContext, audit: AuditBuffer, deadline: number): Connectors;
   now(): number;
   /** Records per page and per compare step: the vendors' maximums and COMPARE_CHUNK, smaller in tests. */
@@ -63,7 +67,7 @@ export async function runStep(deps: StepDeps, message: SyncMessage): Promise<voi
         send: (next) => (next !== null ? send(deps, { kind: "scan", runId: message.runId, side: message.side, page: next }) : startCompare(deps, message.runId)),
       });
     case "compare":
-      return step(deps, message.runId, `compare-${message.side}`, message.after, () => compare(deps, message.runId, message.side, message.after), {
+      return step(deps, message.runId, `compare-${message.side}`, message.after, () => compare(deps, run, message.side, message.after), {
         send: (next) =>
           next !== null
             ? send(deps, { kind: "compare", runId: message.runId, side: message.side, after: next })

@@ -12,8 +12,15 @@ import { consumeSync, reconcileDeps } from "../../src/reconcile/consumer";
 import type { SyncMessage } from "../../src/reconcile/messages";
 import { getRun, toSyncRun } from "../../src/reconcile/runs";
 import { startSyncRun } from "../../src/reconcile/start";
-import { recordingBatch } from "../support/messages";
-import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, resetSandbox, sandboxFetch, setFaults } from "../support/sandbox";
+import type { EventMessage } from "../../src/pipeline/message";
+import { deliver, recordingBatch } from "../support/messages";
+import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, setFaults } from "../support/sandbox";
+
+/** The CRM contact's properties, from the fake. */
+async function crmContact(id: string): Promise<Record<string, string | null>> {
+  const res = await sandboxFetch(`/hubspot/crm/v3/objects/contacts/${id}?properties=email,firstname,lastname,syncwire_subscription`, { headers: { authorization: `Bearer ${HUBSPOT_TOKEN}` } });
+  return ((await res.json()) as { properties: Record<string, string | null> }).properties;
+}
 
 beforeEach(async () => {
   await resetSandbox();
@@ -55,8 +62,11 @@ async function runToEnd(options: { dryRun?: boolean; failSends?: (message: SyncM
       for (const m of messages) pending.push(m.body);
     },
   } as unknown as Queue<SyncMessage>;
+  // Repairs are kept, for the test to deliver (or not).
+  const repairs: EventMessage[] = [];
+  const events = { sendBatch: async (messages: Iterable<MessageSendRequest<EventMessage>>) => void repairs.push(...[...messages].map((m) => m.body)) } as unknown as Queue;
   // Pages of 2 contacts and compare steps of 2 records: a few contacts make a run of many steps.
-  const deps = { ...reconcileDeps(env), queue, sizes: { crm: 2, email: 2, compare: 2 } };
+  const deps = { ...reconcileDeps(env), queue, events, sizes: { crm: 2, email: 2, compare: 2 } };
   const started = await startSyncRun({ db: deps.db, config: getConfig(env), queue, now: Date.now }, { trigger: "manual", dryRun: options.dryRun ?? false });
   if (!started.ok) throw new Error(`not started: ${started.reason}`);
   let deliveries = 0;
@@ -80,7 +90,19 @@ async function runToEnd(options: { dryRun?: boolean; failSends?: (message: SyncM
     }
   }
   const run = await getRun(database(env.DB), started.run.id);
-  return { run: toSyncRun(run!), deliveries, redelivered };
+  return { run: toSyncRun(run!), deliveries, redelivered, repairs };
+}
+
+/** Delivers events to the worker's consumer, and again those it asked to retry (as the queue would), until all are acked. */
+async function deliverUntilDone(messages: EventMessage[], rounds = 5): Promise<boolean> {
+  let pending = messages;
+  for (let attempt = 1; attempt <= rounds && pending.length > 0; attempt++) {
+    const decided = await deliver(pending, { attempts: attempt });
+    const retried = new Set(decided.retryMessages.map((r) => r.msgId));
+    pending = pending.filter((_, i) => retried.has(decided.ids[i]!));
+    if (pending.length > 0) await new Promise((r) => setTimeout(r, 1_100));
+  }
+  return pending.length === 0;
 }
 
 const mismatchesOf = async (runId: string) =>
@@ -119,6 +141,38 @@ describe("a nightly check run", () => {
       ]),
     );
     expect(same.id).toBeDefined();
+  });
+
+  it("repairs every kind of drift through the pipeline, each entity one change event; a second run finds nothing", { timeout: 30_000 }, async () => {
+    await synced(0);
+    const renamed = await synced(1);
+    await member(renamed.email, { FNAME: "Augusta", LNAME: "Lovelace" }); // changed in the list, later than in the CRM
+    const onlyCrmEmail = `only.crm.${crypto.randomUUID().slice(0, 6)}@example.com`;
+    const onlyCrm = await createCrmContact({ email: onlyCrmEmail, firstname: "Grace", lastname: "Hopper" });
+    const onlyListEmail = `only.list.${crypto.randomUUID().slice(0, 6)}@example.com`;
+    await member(onlyListEmail, { FNAME: "Alan", LNAME: "Turing" });
+    const unsubscribed = await synced(2);
+    await member(unsubscribed.email, {}, "unsubscribed");
+
+    const first = await runToEnd();
+    expect(first.run).toMatchObject({ status: "succeeded", repairsQueued: 4, mismatches: { total: 4 } });
+    expect(first.repairs.map((r) => r.event.entityKey).sort()).toEqual([`contact:${onlyCrm}`, `contact:${renamed.id}`, `contact:${unsubscribed.id}`, `email:${onlyListEmail}`].sort());
+    expect(await deliverUntilDone(first.repairs)).toBe(true);
+
+    // The list's later rename won; the unsubscribe won; each missing record was made on the other side.
+    expect(await crmContact(renamed.id)).toMatchObject({ firstname: "Augusta" });
+    expect(await crmContact(unsubscribed.id)).toMatchObject({ syncwire_subscription: "unsubscribed" });
+    expect(await mailchimpMember(onlyCrmEmail)).toMatchObject({ status: "subscribed", merge_fields: { FNAME: "Grace", LNAME: "Hopper" } });
+    expect((await mailchimpMember(unsubscribed.email))?.status).toBe("unsubscribed");
+    const second = await runToEnd();
+    expect(second.run).toMatchObject({ status: "succeeded", mismatches: { total: 0 }, repairsQueued: 0, recordsCompared: { crm: 5, email: 5 } });
+  });
+
+  it("a dry run reports and repairs nothing", async () => {
+    await createCrmContact({ email: `dry.${crypto.randomUUID().slice(0, 6)}@example.com`, firstname: "Grace", lastname: "Hopper" });
+    const { run, repairs } = await runToEnd({ dryRun: true });
+    expect(run).toMatchObject({ dryRun: true, mismatches: { total: 1 }, repairsQueued: 0 });
+    expect(repairs).toEqual([]);
   });
 
   it("matches a contact whose address changed in the CRM by the address it was last synced with: email_differs", async () => {

@@ -20,7 +20,7 @@ import type { InboundEvent } from "../../ingest/event";
 import type { Flow, GroupContext, GroupOutcome } from "../types";
 import { crmPropertiesOf, executeWrites } from "./execute";
 import { asFailure, CREATE_CONTACT, READ_CONTACT, READ_CONTACT_BY_EMAIL } from "./lanes";
-import { crmProperties, fromContact, inputOf, isContactEvent, normalizeEmail } from "./observe";
+import { crmProperties, fromContact, inputOf, isContactEvent, normalizeEmail, REPAIR_EVENT } from "./observe";
 
 export const CONTACT_SYNC_ACTION = "contact-sync.apply";
 
@@ -29,7 +29,7 @@ export const contactSync: Flow = {
   triggers: [
     { source: "hubspot", types: ["contact.creation", "contact.deletion", "contact.propertyChange"], when: (event, config) => isContactEvent(event, config.crm) },
     { source: "mailchimp", types: ["subscribe", "unsubscribe", "profile", "upemail", "cleaned"] },
-    { source: "syncwire", types: ["conflict.resolve"] },
+    { source: "syncwire", types: ["conflict.resolve", REPAIR_EVENT] },
   ],
   actions: [{ name: CONTACT_SYNC_ACTION, scope: "entity", runGroup }],
 };
@@ -66,7 +66,8 @@ async function runGroup(ctx: GroupContext): Promise<GroupOutcome> {
     policy: ctx.config.conflictPolicy,
     crmTakesSubscription: crm.subscriptionProperty !== null,
     now: ctx.now(),
-    reassert: ctx.items.some((i) => i.replay),
+    // A replay, or a nightly repair: what is decided is written to both systems, whatever they are believed to hold.
+    reassert: ctx.items.some((i) => i.replay || i.event.type === REPAIR_EVENT),
   };
   const plan = await ctx.coordinators.plan(key, { token: ctx.token, leaseMs: ctx.leaseMs, inputs, options });
   if (plan.kind === "busy") return { kind: "busy", retryInMs: plan.retryInMs };
@@ -129,7 +130,8 @@ async function findContact(ctx: GroupContext): Promise<Found | null> {
 
   if (ctx.entityKey.startsWith("contact:")) {
     const crmId = ctx.entityKey.slice("contact:".length);
-    const mustRead = !ctx.known || ctx.items.some((i) => i.event.type === "contact.creation");
+    // A repair reads afresh: the CRM's values at their own times decide against the member's.
+    const mustRead = !ctx.known || ctx.items.some((i) => i.event.type === "contact.creation" || i.event.type === REPAIR_EVENT);
     const deleting = ctx.items.some((i) => i.event.type === "contact.deletion");
     if (!mustRead || deleting) return { crmId, observed: [] };
     const contact = await ctx.bulk.call(READ_CONTACT, { id: crmId, properties: readProperties });
@@ -141,7 +143,8 @@ async function findContact(ctx: GroupContext): Promise<Found | null> {
   const existing = await ctx.bulk.call(READ_CONTACT_BY_EMAIL, { id: address, properties: readProperties });
   if (existing) return { crmId: existing.id, observed: readAt(existing) };
 
-  const subscribe = ctx.items.find((i) => i.event.source === "mailchimp" && i.event.type === "subscribe");
+  // A subscribe, or a repair of a member the CRM lacks, makes the contact there.
+  const subscribe = ctx.items.find((i) => (i.event.source === "mailchimp" && i.event.type === "subscribe") || (i.event.type === REPAIR_EVENT && i.event.payload.member));
   if (!subscribe) return null;
   // Someone subscribed in the email platform whom the CRM does not know: the contact is made
   // there with what the subscribe says (HubSpot answers 409 with the id if it exists by now).

@@ -46,7 +46,7 @@ export function isContactEvent(event: InboundEvent, crm: CrmSettings): boolean {
     return event.type === "contact.propertyChange" && crmField(String(event.payload.propertyName ?? ""), crm) !== null;
   }
   if (event.source === "mailchimp") return ["subscribe", "unsubscribe", "profile", "upemail", "cleaned"].includes(event.type);
-  return event.source === "syncwire" && event.type === "conflict.resolve";
+  return event.source === "syncwire" && (event.type === "conflict.resolve" || event.type === REPAIR_EVENT);
 }
 
 function crmField(property: string, crm: CrmSettings): Field | "lost" | null {
@@ -82,6 +82,7 @@ export function inputOf(event: InboundEvent, crm: CrmSettings): EntityInput {
     }
     return { eventId: event.id, kind: "observe", observations };
   }
+  if (event.source === "syncwire" && event.type === REPAIR_EVENT) return repairInput(event);
   if (event.source === "syncwire") {
     // Written by our own API, but read defensively: a field the sync does not know resolves nothing.
     if (!(FIELDS as readonly unknown[]).includes(p.field)) return { eventId: event.id, kind: "observe", observations: [] };
@@ -90,6 +91,31 @@ export function inputOf(event: InboundEvent, crm: CrmSettings): EntityInput {
   // Under the address the event came with (upemail: the old one): it must be this contact's.
   const address = event.entityKey?.startsWith("email:") ? event.entityKey.slice("email:".length) : undefined;
   return { eventId: event.id, kind: "observe", observations: mailchimpObservations(event.type, p, at), ...(address ? { address } : {}) };
+}
+
+/** A nightly check's repair (reconcile/repairs.ts) of one contact: the type its events carry. */
+export const REPAIR_EVENT = "reconcile.repair";
+
+/**
+ * A repair as an input: the member as the check read it, each value at the member's
+ * `last_changed` (the CRM side is read afresh by the flow, with its property timestamps), so the
+ * contact's object decides field by field who changed last, as for any change; a repair
+ * reasserts what it decides to both systems, a record missing on one side included.
+ */
+function repairInput(event: InboundEvent): EntityInput {
+  const member = event.payload.member as { email?: unknown; firstname?: unknown; lastname?: unknown; subscription?: unknown; at?: unknown } | null | undefined;
+  const observations: Observation[] = [];
+  const at = typeof member?.at === "number" ? member.at : null;
+  if (member && at !== null) {
+    for (const field of FIELDS) {
+      const value = member[field];
+      if (typeof value !== "string") continue;
+      if (field === "subscription" && value !== "subscribed" && value !== "unsubscribed") continue;
+      observations.push({ system: "email", field, value: field === "email" ? normalizeEmail(value) : value, at });
+    }
+  }
+  const address = event.entityKey?.startsWith("email:") ? event.entityKey.slice("email:".length) : undefined;
+  return { eventId: event.id, kind: "observe", observations, ...(address ? { address } : {}) };
 }
 
 function mailchimpObservations(type: string, payload: Record<string, unknown>, at: number): Observation[] {
