@@ -58,6 +58,8 @@ export interface Config {
    */
   bulkCalls: boolean;
   alertWebhookUrl: string | null;
+  /** A nightly run alerts when its mismatches are more than this share of the records compared (ALERT_MISMATCH_PERCENT, default 1). */
+  alertMismatchShare: number;
   auditRetentionDays: number;
 }
 
@@ -85,6 +87,7 @@ const optionalText = z.preprocess((v) => (typeof v === "string" && v.trim() === 
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ""));
 const boolText = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const positiveInt = z.coerce.number().int().positive();
+const percent = z.coerce.number().min(0).max(100);
 const retrySchedule = z
   .string()
   .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, "a comma-separated list of whole seconds, e.g. 0,1,5,30,300")
@@ -258,6 +261,7 @@ export function parseConfig(input: Raw): Config {
     },
     bulkCalls: r.parse("BULK_CALLS", boolText, "true") ?? true,
     alertWebhookUrl: r.parse("ALERT_WEBHOOK_URL", url) ?? null,
+    alertMismatchShare: (r.parse("ALERT_MISMATCH_PERCENT", percent, "1") ?? 1) / 100,
     auditRetentionDays: r.parse("AUDIT_RETENTION_DAYS", positiveInt, "90") ?? 90,
   };
   if (r.issues.length > 0) throw new ConfigError(r.issues, config);

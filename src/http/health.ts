@@ -2,6 +2,8 @@
 import { Hono } from "hono";
 import { ConfigError, getConfig, INTEGRATIONS, type Integration } from "../config";
 import { budgetStatus, durableBudgets } from "../budgets/apis";
+import { database } from "../pipeline/ledger";
+import { syncHealth } from "../reconcile/health";
 import type { AppEnv } from "./app-env";
 
 export const health = new Hono<AppEnv>().get("/", async (c) => {
@@ -19,9 +21,20 @@ export const health = new Hono<AppEnv>().get("/", async (c) => {
       return [name, state.enabled ? "enabled" : state.reason];
     }),
   );
-  // The nightly sync run (and with it the "no successful run in 26 hours" check) comes with
-  // the reconciliation; until then nothing here can be wrong.
   // The vendors' shared budgets (CONTRACT 4.11): what is left, a 429's pause, the daily budget nearing its end.
-  const budgets = await budgetStatus(durableBudgets(c.env.BUDGET, config), config.budgets, Date.now()).catch(() => null);
-  return c.json({ status: "ok", sandbox: config.sandbox, integrations, budgets, lastSyncRun: null });
+  const now = Date.now();
+  const [budgets, sync] = await Promise.all([
+    budgetStatus(durableBudgets(c.env.BUDGET, config), config.budgets, now).catch(() => null),
+    syncHealth(database(c.env.DB), now).catch(() => null),
+  ]);
+  // Degraded only when something needs a person: no nightly check succeeded in 26 hours, or D1 does not answer.
+  const reasons = sync === null ? ["D1 did not answer"] : sync.missedSince !== null ? [`no sync run succeeded since ${new Date(sync.missedSince).toISOString()}`] : [];
+  return c.json({
+    status: reasons.length > 0 ? "degraded" : "ok",
+    ...(reasons.length > 0 ? { reasons } : {}),
+    sandbox: config.sandbox,
+    integrations,
+    budgets,
+    lastSyncRun: sync?.lastSyncRun ?? null,
+  });
 });

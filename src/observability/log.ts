@@ -22,7 +22,8 @@ export type LogStep =
   | "unhandled_error"
   | "budget_low"
   | "budget_error"
-  | "nightly_check";
+  | "nightly_check"
+  | "alert";
 
 export interface LogFields {
   eventId?: string;

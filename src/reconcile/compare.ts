@@ -14,6 +14,7 @@ import type { Db } from "../pipeline/ledger";
 import { enqueue, newDelivery } from "../pipeline/message";
 import type { SyncMessage } from "./messages";
 import { compareRecords, type Mismatch, type SideRecord } from "./records";
+import { raiseAlert, recentMedianMs } from "./alerts";
 import { repairEvent, type Repair } from "./repairs";
 import type { Side, StepDeps, StepWork } from "./steps";
 
@@ -119,7 +120,25 @@ export async function finish(deps: StepDeps, runId: string): Promise<void> {
     )
     .bind(now, total, JSON.stringify(byKind), runId)
     .run();
+  // The alerts of a finished run, each raised once (its key is recorded): a redelivered finish raises none again.
+  const run = await d1
+    .prepare(`SELECT started_at, finished_at, crm_records, email_records FROM sync_runs WHERE id = ? AND status = 'succeeded'`)
+    .bind(runId)
+    .first<{ started_at: number; finished_at: number; crm_records: number; email_records: number }>();
+  if (run) await alertsOfFinished(deps, runId, { total, compared: Math.max(run.crm_records, run.email_records), durationMs: run.finished_at - run.started_at });
   await deps.queue.send({ kind: "cleanup", runId } satisfies SyncMessage, { contentType: "json" });
+}
+
+async function alertsOfFinished(deps: StepDeps, runId: string, run: { total: number; compared: number; durationMs: number }): Promise<void> {
+  const share = deps.config.alertMismatchShare;
+  if (run.total > share * run.compared) {
+    const percent = run.compared === 0 ? 100 : Math.round((run.total / run.compared) * 1000) / 10;
+    await raiseAlert(deps, { dedupe: `run:${runId}:too_many_mismatches`, kind: "too_many_mismatches", runId, text: `Syncwire nightly check found ${run.total} mismatches in ${run.compared} records (${percent}%, over ${share * 100}%) (run ${runId})` });
+  }
+  const median = await recentMedianMs(deps.db, runId);
+  if (median !== null && run.durationMs > 2 * median) {
+    await raiseAlert(deps, { dedupe: `run:${runId}:slow_run`, kind: "slow_run", runId, text: `Syncwire nightly check took ${Math.round(run.durationMs / 1000)} s, over twice the median of the last successful runs (${Math.round(median / 1000)} s) (run ${runId})` });
+  }
 }
 
 export async function cleanup(deps: StepDeps, runId: string): Promise<void> {

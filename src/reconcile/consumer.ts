@@ -10,6 +10,7 @@ import { ActionFailure } from "../connectors/errors";
 import { log } from "../observability/log";
 import { pipelineDeps } from "../pipeline/consumer";
 import { retryDelaySeconds } from "../pipeline/retry";
+import { deliverAlert, raiseAlert } from "./alerts";
 import { SyncMessage } from "./messages";
 import { runStep, type StepDeps } from "./steps";
 
@@ -40,8 +41,10 @@ export async function consumeSync(batch: MessageBatch<unknown>, env: Env, given?
         message.ack();
         return;
       }
+      const body = parsed.data;
+      if (body.kind === "alert") return deliver(deps, message, body.id);
       try {
-        await runStep(deps, parsed.data);
+        await runStep(deps, body);
         message.ack();
       } catch (error) {
         const text = deps.redact(error instanceof Error ? error.message : String(error));
@@ -52,18 +55,32 @@ export async function consumeSync(batch: MessageBatch<unknown>, env: Env, given?
         const permanent = error instanceof ActionFailure && error.kind !== "transient";
         if (!permanent && message.attempts < MAX_STEP_ATTEMPTS) {
           const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, error instanceof ActionFailure ? (error.details.retryAfterMs ?? null) : null, Math.random());
-          log("nightly_check", { runId: parsed.data.runId, step: parsed.data.kind, outcome: "retry", attempt: message.attempts, delaySeconds, error: text }, "warn");
+          log("nightly_check", { runId: body.runId, step: body.kind, outcome: "retry", attempt: message.attempts, delaySeconds, error: text }, "warn");
           message.retry({ delaySeconds });
           return;
         }
-        await failRun(deps, parsed.data.runId, `${parsed.data.kind} step failed: ${text}`);
+        await failRun(deps, body.runId, `${body.kind} step failed: ${text}`);
         message.ack();
       }
     }),
   );
 }
 
-/** The run ends as failed with the reason (only while it runs); its staged records go. */
+/** An alert's delivery: retried on the schedule like a step, then left undelivered (the cron offers it again); never a run's failure. */
+async function deliver(deps: ReturnType<typeof reconcileDeps>, message: Message<unknown>, id: string): Promise<void> {
+  try {
+    await deliverAlert(deps, id);
+    message.ack();
+  } catch (error) {
+    if (message.attempts < MAX_STEP_ATTEMPTS) message.retry({ delaySeconds: retryDelaySeconds(deps.config.retry, message.attempts, null, Math.random()) });
+    else {
+      log("alert", { id, outcome: "undelivered", error: deps.redact(String(error)) }, "error");
+      message.ack();
+    }
+  }
+}
+
+/** The run ends as failed with the reason (only while it runs), which is an alert; its staged records go. */
 export async function failRun(deps: StepDeps, runId: string, error: string): Promise<void> {
   const now = deps.now();
   const ended = await deps.db.$client
@@ -71,5 +88,6 @@ export async function failRun(deps: StepDeps, runId: string, error: string): Pro
     .bind(now, error.slice(0, 1_000), runId)
     .first();
   if (ended) log("nightly_check", { runId, outcome: "failed", error }, "error");
+  await raiseAlert(deps, { dedupe: `run:${runId}:run_failed`, kind: "run_failed", runId, text: `Syncwire nightly check failed (run ${runId}): ${error.slice(0, 300)}` });
   await deps.queue.send({ kind: "cleanup", runId } satisfies SyncMessage, { contentType: "json" });
 }

@@ -15,5 +15,7 @@ export const SyncMessage = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("finish"), runId: z.string() }),
   /** Deletes the run's staged records, a chunk at a time. */
   z.object({ kind: z.literal("cleanup"), runId: z.string() }),
+  /** Delivers an alert to ALERT_WEBHOOK_URL (alerts.ts), retried apart from any run. */
+  z.object({ kind: z.literal("alert"), id: z.string() }),
 ]);
 export type SyncMessage = z.infer<typeof SyncMessage>;

@@ -40,6 +40,8 @@ export interface StepDeps {
   now(): number;
   /** Records per page and per compare step: the vendors' maximums and COMPARE_CHUNK, smaller in tests. */
   sizes?: { crm: number; email: number; compare: number };
+  /** How an alert reaches ALERT_WEBHOOK_URL (the platform's fetch unless given). */
+  post?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 /** How long a step's vendor call may take (no ledger lease here: the step is redone if it dies). */
@@ -55,6 +57,7 @@ export interface StepWork {
 
 export async function runStep(deps: StepDeps, message: SyncMessage): Promise<void> {
   // Whatever became of the run, its staged records go; its end is written only while it runs.
+  if (message.kind === "alert") throw new Error("an alert is delivered by the consumer, not as a step");
   if (message.kind === "cleanup") return cleanup(deps, message.runId);
   if (message.kind === "finish") return finish(deps, message.runId);
   const run = await getRun(deps.db, message.runId);

@@ -76,3 +76,26 @@ describe("the cron", () => {
     expect(run).toMatchObject({ status: "succeeded", crm_records: 3, mismatches: 3 });
   });
 });
+
+describe("GET /health and the nightly check", () => {
+  const health = async () => (await (await callWorker("/health", { token: null })).json()) as { status: string; reasons?: string[]; lastSyncRun: { id: string; status: string } | null };
+
+  it("a fresh install is ok, with no last run", async () => {
+    await env.DB.prepare("DELETE FROM worker_state").run();
+    expect(await health()).toMatchObject({ status: "ok", lastSyncRun: null });
+  });
+
+  it("degraded when no run succeeded in the 26 hours since the first start; ok again with the last run once one succeeds", async () => {
+    const longAgo = Date.now() - 27 * 3_600_000;
+    await env.DB.prepare("INSERT OR REPLACE INTO worker_state (key, value, updated_at) VALUES ('first_start', ?, ?)").bind(String(longAgo), longAgo).run();
+    await env.DB.prepare("INSERT INTO sync_runs (id, trigger, status, dry_run, phase, started_at, finished_at, error, updated_at) VALUES ('run_failed_1', 'cron', 'failed', 0, 'done', ?, ?, 'HubSpot answered 401', ?)")
+      .bind(longAgo + 1_000, longAgo + 2_000, longAgo)
+      .run();
+    const degraded = await health();
+    expect(degraded).toMatchObject({ status: "degraded", lastSyncRun: { id: "run_failed_1", status: "failed" } });
+    expect(degraded.reasons?.[0]).toContain("no sync run succeeded since");
+    const now = Date.now();
+    await env.DB.prepare("INSERT INTO sync_runs (id, trigger, status, dry_run, phase, started_at, finished_at, updated_at) VALUES ('run_ok_1', 'cron', 'succeeded', 0, 'done', ?, ?, ?)").bind(now - 5_000, now, now).run();
+    expect(await health()).toMatchObject({ status: "ok", lastSyncRun: { id: "run_ok_1", status: "succeeded" } });
+  });
+});

@@ -1,20 +1,12 @@
 /**
- * The nightly check (issue 9) step by step: the run's messages are caught and delivered to the
- * SYNC consumer by the test, so a crash can be put between any two steps. The two systems are the
- * sandbox fakes; contacts are written through their APIs.
+ * The nightly check (issue 9) step by step (test/support/reconcile.ts): the run's messages are
+ * delivered to the SYNC consumer by the test, so a crash can be put between any two steps. The
+ * two systems are the sandbox fakes; contacts are written through their APIs.
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { subscriberHash } from "../../src/connectors/mailchimp";
-import { getConfig } from "../../src/config";
-import { database } from "../../src/pipeline/ledger";
-import { consumeSync, reconcileDeps } from "../../src/reconcile/consumer";
-import type { SyncMessage } from "../../src/reconcile/messages";
-import { getRun, toSyncRun } from "../../src/reconcile/runs";
-import { startSyncRun } from "../../src/reconcile/start";
-import type { EventMessage } from "../../src/pipeline/message";
-import { deliver, recordingBatch } from "../support/messages";
-import { createCrmContact, HUBSPOT_TOKEN, LIST_ID, MAILCHIMP_KEY, mailchimpMember, resetSandbox, sandboxFetch, setFaults } from "../support/sandbox";
+import { deliverUntilDone, member, runToEnd, synced } from "../support/reconcile";
+import { createCrmContact, HUBSPOT_TOKEN, mailchimpMember, resetSandbox, sandboxFetch, setFaults } from "../support/sandbox";
 
 /** The CRM contact's properties, from the fake. */
 async function crmContact(id: string): Promise<Record<string, string | null>> {
@@ -27,83 +19,6 @@ beforeEach(async () => {
   // One run at a time: a run a test left unfinished must not hold the next test's start.
   await env.DB.prepare("DELETE FROM sync_runs").run();
 });
-
-async function member(email: string, fields: { FNAME?: string; LNAME?: string }, status = "subscribed") {
-  const res = await sandboxFetch(`/mailchimp/3.0/lists/${LIST_ID}/members/${subscriberHash(email)}`, {
-    method: "PUT",
-    headers: { authorization: `Basic ${btoa(`test:${MAILCHIMP_KEY}`)}`, "content-type": "application/json" },
-    body: JSON.stringify({ email_address: email, status_if_new: status, status, merge_fields: fields }),
-  });
-  if (!res.ok) throw new Error(`member: ${res.status} ${await res.text()}`);
-}
-
-/** A contact on both sides, the same everywhere. */
-async function synced(n: number) {
-  const email = `recon.${n}.${crypto.randomUUID().slice(0, 6)}@example.com`;
-  const id = await createCrmContact({ email, firstname: `Ada${n}`, lastname: "Lovelace" });
-  await member(email, { FNAME: `Ada${n}`, LNAME: "Lovelace" });
-  return { id, email };
-}
-
-/**
- * Starts a run and delivers its messages until none is left; `fail` may make a step's queue send
- * throw (a crash after the step's D1 write, before its successor was sent).
- */
-async function runToEnd(options: { dryRun?: boolean; failSends?: (message: SyncMessage) => boolean; duplicate?: (message: SyncMessage) => boolean } = {}) {
-  const pending: SyncMessage[] = [];
-  const queue = {
-    async send(body: SyncMessage) {
-      if (options.failSends?.(body)) throw new Error("the isolate died before this send");
-      pending.push(body);
-      // The queue delivers at least once: this one twice.
-      if (options.duplicate?.(body)) pending.push(body);
-    },
-    async sendBatch(messages: Iterable<MessageSendRequest<SyncMessage>>) {
-      for (const m of messages) pending.push(m.body);
-    },
-  } as unknown as Queue<SyncMessage>;
-  // Repairs are kept, for the test to deliver (or not).
-  const repairs: EventMessage[] = [];
-  const events = { sendBatch: async (messages: Iterable<MessageSendRequest<EventMessage>>) => void repairs.push(...[...messages].map((m) => m.body)) } as unknown as Queue;
-  // Pages of 2 contacts and compare steps of 2 records: a few contacts make a run of many steps.
-  const deps = { ...reconcileDeps(env), queue, events, sizes: { crm: 2, email: 2, compare: 2 } };
-  const started = await startSyncRun({ db: deps.db, config: getConfig(env), queue, now: Date.now }, { trigger: "manual", dryRun: options.dryRun ?? false });
-  if (!started.ok) throw new Error(`not started: ${started.reason}`);
-  let deliveries = 0;
-  const redelivered: SyncMessage[] = [];
-  while (pending.length > 0 && deliveries < 500) {
-    const body = pending.shift()!;
-    // Two copies of a message in a row are delivered at the same moment, to two invocations.
-    const copies = pending[0] === body ? [body, pending.shift()!] : [body];
-    deliveries += copies.length;
-    const decided = await Promise.all(
-      copies.map(async (copy) => {
-        const { batch, decisions } = recordingBatch("syncwire-sync", [copy], 1);
-        await consumeSync(batch, env, deps);
-        return decisions;
-      }),
-    );
-    // A message that was not acked comes back, as the queue would deliver it again.
-    if (decided.some((d) => d.acks.length === 0)) {
-      redelivered.push(body);
-      pending.unshift(body);
-    }
-  }
-  const run = await getRun(database(env.DB), started.run.id);
-  return { run: toSyncRun(run!), deliveries, redelivered, repairs };
-}
-
-/** Delivers events to the worker's consumer, and again those it asked to retry (as the queue would), until all are acked. */
-async function deliverUntilDone(messages: EventMessage[], rounds = 5): Promise<boolean> {
-  let pending = messages;
-  for (let attempt = 1; attempt <= rounds && pending.length > 0; attempt++) {
-    const decided = await deliver(pending, { attempts: attempt });
-    const retried = new Set(decided.retryMessages.map((r) => r.msgId));
-    pending = pending.filter((_, i) => retried.has(decided.ids[i]!));
-    if (pending.length > 0) await new Promise((r) => setTimeout(r, 1_100));
-  }
-  return pending.length === 0;
-}
 
 const mismatchesOf = async (runId: string) =>
   (await env.DB.prepare("SELECT entity_key, kind, field, crm_value, email_value FROM sync_mismatches WHERE run_id = ? ORDER BY entity_key, kind, field").bind(runId).all()).results;
