@@ -9,14 +9,18 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { getConfig, type Config } from "../config";
+import { errorResponse } from "../errors";
 import { app } from "../http/app";
 import { SANDBOX_ORIGIN } from "./credentials";
 import { createFakeHubSpot, type FakeHubSpotState } from "./fake-hubspot";
 import { createFakeMailchimp, type FakeMailchimpState } from "./fake-mailchimp";
-import type { FakeService } from "./fake-service";
+import { jsonResponse, type FakeService } from "./fake-service";
+import { FakeStateStore } from "./host-storage";
 import { createFakePostmark, type FakePostmarkState } from "./fake-postmark";
 import { createFakeSalesforce, type FakeSalesforceState } from "./fake-salesforce";
 import { createFakeStripe, type FakeStripeState } from "./fake-stripe";
+import { readSeedRequest, writeIndex } from "./seed-route";
+import { seedFakes, unsupported } from "./seed";
 import type { HubSpotWebhookInput } from "./hubspot-webhooks";
 import type { MailchimpWebhookInput } from "./mailchimp-webhooks";
 import { retryingDispatcher, type WebhookDispatcher } from "./webhooks";
@@ -62,10 +66,12 @@ export class SandboxHost extends DurableObject<Env> {
     return delivery;
   };
 
+  private readonly store = new FakeStateStore(this.ctx.storage);
+
   private async load(): Promise<Fakes> {
     if (this.fakes) return this.fakes;
     const config = getConfig(this.env);
-    const stored = await this.ctx.storage.get<Record<string, unknown>>(["hubspot", "mailchimp", "stripe", "salesforce", "postmark"]);
+    const stored = await this.store.load(["hubspot", "mailchimp", "stripe", "salesforce", "postmark"]);
     const fakes: Fakes = {};
     if (config.hubspot.enabled) {
       fakes.hubspot = createFakeHubSpot({
@@ -111,19 +117,53 @@ export class SandboxHost extends DurableObject<Env> {
     return fakes;
   }
 
-  /** `request.url` is `<any origin>/<vendor>/<vendor path>`. */
+  /** `request.url` is `<any origin>/<vendor>/<vendor path>`, or `<any origin>/_sandbox/<control>` for the host's own. */
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const [, vendor = "", ...rest] = url.pathname.split("/");
+    if (vendor === HOST_CONTROLS) return this.control(request, rest.join("/"));
     const fake = (await this.load())[vendor];
     if (!fake) {
       return Response.json({ error: { code: "not_found", message: `no sandbox system named ${vendor}` } }, { status: 404 });
     }
     const response = await fake.handle(request, `/${rest.join("/")}${url.search}`);
-    // One stored value per fake: keep its request log short enough for the per-value limit.
-    const log = (fake.state as { requests?: unknown[] }).requests;
-    if (log && log.length > PERSISTED_LOG_ENTRIES) log.splice(0, log.length - PERSISTED_LOG_ENTRIES);
-    await this.ctx.storage.put(vendor, fake.state);
+    await this.save(vendor, fake, request.method !== "GET" && request.method !== "HEAD");
     return response;
   }
+
+  /** Writes a fake's state; its records only after a call that may have changed them (host-storage.ts). */
+  private async save(vendor: string, fake: FakeService<unknown>, records: boolean): Promise<void> {
+    // Keep the request log short enough for the per-value limit.
+    const log = (fake.state as { requests?: unknown[] }).requests;
+    if (log && log.length > PERSISTED_LOG_ENTRIES) log.splice(0, log.length - PERSISTED_LOG_ENTRIES);
+    await this.store.save(vendor, fake.state, records);
+  }
+
+  /** `/_sandbox/<name>`: controls that span the fakes (each fake's own are at `/<fake>/_sandbox/<name>`). */
+  private async control(request: Request, name: string): Promise<Response> {
+    if (name !== "seed" || request.method !== "POST") {
+      // Read any body first: answering while the worker still streams it in fails that stream.
+      if (request.body !== null) await request.arrayBuffer();
+      return name !== "seed" ? errorResponse("not_found", `no sandbox control named ${name}`) : errorResponse("method_not_allowed", "seed takes POST");
+    }
+    const input = await readSeedRequest(request);
+    if (input instanceof Response) return input;
+    const config = getConfig(this.env);
+    const fakes = await this.load();
+    const hubspot = fakes.hubspot as FakeService<FakeHubSpotState> | undefined;
+    const mailchimp = fakes.mailchimp as FakeService<FakeMailchimpState> | undefined;
+    if (!hubspot || !mailchimp || !config.mailchimp.enabled) {
+      return errorResponse("conflict", "seeding needs both the HubSpot and the Mailchimp fakes (their integrations are disabled)");
+    }
+    const settings = { listId: config.mailchimp.listId, crm: config.crm };
+    const problem = unsupported(input, settings);
+    if (problem !== null) return errorResponse("invalid_request", problem);
+    // Both fakes change at once, before anything is awaited; then their storage, then the index.
+    const { answer, index } = seedFakes(hubspot.state.data, mailchimp.state.data, input, settings);
+    await Promise.all([this.save("hubspot", hubspot as FakeService<unknown>, true), this.save("mailchimp", mailchimp as FakeService<unknown>, true)]);
+    await writeIndex(this.env.DB, index);
+    return jsonResponse(answer);
+  }
 }
+
+const HOST_CONTROLS = "_sandbox";
