@@ -9,13 +9,16 @@ import { latestRun, toSyncRun, type SyncRun } from "./runs";
 /** A day and two hours: a nightly run may start late or run long without this firing. */
 export const MISSED_AFTER_MS = 26 * 60 * 60_000;
 
-/** When the worker first started: the first time this was asked. */
+/** When the worker first started: the first time this was asked (a read after that; /health is polled). */
 export async function firstStart(db: Db, now: number): Promise<number> {
-  const row = await db.$client
-    .prepare(`INSERT INTO worker_state (key, value, updated_at) VALUES ('first_start', ?1, ?2) ON CONFLICT (key) DO UPDATE SET key = key RETURNING value`)
-    .bind(String(now), now)
-    .first<{ value: string }>();
-  return Number(row?.value ?? now);
+  const d1 = db.$client;
+  const known = await d1.prepare(`SELECT value FROM worker_state WHERE key = 'first_start'`).first<{ value: string }>();
+  if (known) return Number(known.value);
+  const [, row] = await d1.batch([
+    d1.prepare(`INSERT INTO worker_state (key, value, updated_at) VALUES ('first_start', ?, ?) ON CONFLICT (key) DO NOTHING`).bind(String(now), now),
+    d1.prepare(`SELECT value FROM worker_state WHERE key = 'first_start'`),
+  ]);
+  return Number((row?.results[0] as { value: string } | undefined)?.value ?? now);
 }
 
 export interface SyncHealth {

@@ -4,9 +4,14 @@
  * of each side, go on the SYNC queue; the steps carry it from there (steps.ts).
  */
 import type { Config } from "../config";
+import { log } from "../observability/log";
 import type { Db } from "../pipeline/ledger";
+import { raiseAlert } from "./alerts";
 import type { SyncMessage } from "./messages";
 import { insertRun, type StartResult, type Trigger } from "./runs";
+
+/** How long a running run may go without a step before a new start ends it as stalled. */
+export const STALLED_AFTER_MS = 60 * 60_000;
 
 export interface StartDeps {
   db: Db;
@@ -23,7 +28,22 @@ export async function startSyncRun(deps: StartDeps, input: { trigger: Trigger; d
     return { ok: false, reason: "not_configured", message: "the nightly check compares HubSpot and Mailchimp: both must be configured" };
   }
   const now = deps.now();
-  const started = await insertRun(deps.db, { id: `run_${crypto.randomUUID()}`, trigger: input.trigger, dryRun: input.dryRun, now });
+  let started = await insertRun(deps.db, { id: `run_${crypto.randomUUID()}`, trigger: input.trigger, dryRun: input.dryRun, now });
+  // A run with no step for an hour has stalled (its messages were lost, or a vendor has refused it
+  // capacity all that time): it ends as failed, with an alert, so it cannot hold every later run.
+  if (!started.ok && started.reason === "run_in_progress" && started.running && now - started.running.updatedAt > STALLED_AFTER_MS) {
+    const stalled = started.running;
+    const error = `stalled: no step for ${Math.round((now - stalled.updatedAt) / 60_000)} minutes (a new run was started)`;
+    const ended = await deps.db.$client
+      .prepare(`UPDATE sync_runs SET status = 'failed', phase = 'done', finished_at = ?1, updated_at = ?1, error = ?2 WHERE id = ?3 AND status = 'running' AND updated_at = ?4 RETURNING id`)
+      .bind(now, error, stalled.id, stalled.updatedAt)
+      .first();
+    if (ended) {
+      log("nightly_check", { runId: stalled.id, outcome: "failed", error }, "error");
+      await raiseAlert(deps, { dedupe: `run:${stalled.id}:run_failed`, kind: "run_failed", runId: stalled.id, text: `Syncwire nightly check failed (run ${stalled.id}): ${error}` });
+    }
+    started = await insertRun(deps.db, { id: `run_${crypto.randomUUID()}`, trigger: input.trigger, dryRun: input.dryRun, now });
+  }
   if (!started.ok) return started;
   const runId = started.run.id;
   try {

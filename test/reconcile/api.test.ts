@@ -12,7 +12,7 @@ import { createCrmContact, resetSandbox, waitFor } from "../support/sandbox";
 
 beforeEach(async () => {
   await resetSandbox();
-  await env.DB.prepare("DELETE FROM sync_runs").run();
+  await env.DB.batch([env.DB.prepare("DELETE FROM sync_runs"), env.DB.prepare("DELETE FROM alerts")]);
 });
 
 /** A queue that keeps what it is sent, so a started run makes no progress until a test says so. */
@@ -31,6 +31,15 @@ describe("POST /api/sync-runs", () => {
     expect(((await second.json()) as ErrorAnswer).error).toMatchObject({ code: "conflict", message: expect.stringContaining(id) });
     const list = (await (await callWorker("/api/sync-runs")).json()) as RunPage;
     expect(list.items.filter((r) => r.status === "running")).toEqual([expect.objectContaining({ id, trigger: "manual", dryRun: true })]);
+  });
+
+  it("a run with no step for over an hour has stalled: a start ends it as failed (with an alert) and begins a new one", async () => {
+    const twoHoursAgo = Date.now() - 2 * 3_600_000;
+    await env.DB.prepare("INSERT INTO sync_runs (id, trigger, status, dry_run, phase, started_at, updated_at) VALUES ('run_stalled', 'cron', 'running', 0, 'scan', ?, ?)").bind(twoHoursAgo, twoHoursAgo).run();
+    const started = await callWith({ SYNC: holdingQueue() }, "/api/sync-runs", { method: "POST" });
+    expect(started.status).toBe(202);
+    expect(await env.DB.prepare("SELECT status, error FROM sync_runs WHERE id = 'run_stalled'").first()).toMatchObject({ status: "failed", error: expect.stringMatching(/^stalled: no step for 12\d minutes/) });
+    expect(await env.DB.prepare("SELECT kind FROM alerts WHERE run_id = 'run_stalled'").all()).toMatchObject({ results: [{ kind: "run_failed" }] });
   });
 
   it("two starts at the same moment: one 202, one 409", async () => {
