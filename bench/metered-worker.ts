@@ -254,6 +254,7 @@ function metered(env: Env): Env {
       DB: meteredD1(env.DB),
       EVENTS: meteredQueue("syncwire-events", env.EVENTS),
       DEAD_LETTERS: meteredQueue("syncwire-dead-letters", env.DEAD_LETTERS),
+      SYNC: meteredQueue("syncwire-sync", env.SYNC),
       ENTITY: meteredNamespace("ENTITY", env.ENTITY),
       SANDBOX_HOST: meteredNamespace("SANDBOX_HOST", env.SANDBOX_HOST),
       BUDGET: meteredNamespace("BUDGET", env.BUDGET),

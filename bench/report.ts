@@ -8,6 +8,8 @@ import { ROOT } from "./harness";
 import type { IngestFigures, IngestResult } from "./ingest";
 import type { OrdersResult } from "./orders";
 import { ordersGoals, renderOrders } from "./orders-report";
+import type { ReconcileResult } from "./reconcile";
+import { reconcileGoals, renderReconcile } from "./reconcile-report";
 
 export interface Goal {
   name: string;
@@ -29,6 +31,8 @@ export interface Results {
   oneCallPerEvent: EndToEndResult;
   /** The Shopify fan-out (issue 8), STRIPE_RATE_LIMIT raised; null when not run. */
   orders: OrdersResult | null;
+  /** The nightly check (issue 9) over seeded sandbox contacts; null when not run. */
+  reconcile: ReconcileResult | null;
   /** From the +0 ms run: phase (a), and phase (b) when it ran. */
   billingPerEvent: { crmToEmail: BillingPerEvent; emailToCrm: BillingPerEvent | null };
   goals: Goal[];
@@ -38,7 +42,7 @@ export interface Results {
 /** The bar's "no 429 storm": at most one 429 from each vendor in the phase (none after a first one). */
 const STORM = 1;
 
-export function checkGoals(ingest: IngestResult, runs: EndToEndResult[], oneCall: EndToEndResult, orders: OrdersResult | null): Goal[] {
+export function checkGoals(ingest: IngestResult, runs: EndToEndResult[], oneCall: EndToEndResult, orders: OrdersResult | null, reconcile: ReconcileResult | null): Goal[] {
   const at = (ms: number, inFlight: number) => runs.find((r) => r.settings.mailchimpLatencyMs === ms && r.settings.outboundConcurrency === inFlight);
   const fixed = (n: number) => Math.round(n * 100) / 100;
   // An end-to-end goal counts only through the Durable Object: a phase that made no request to one did not take the path measured.
@@ -142,6 +146,8 @@ export function checkGoals(ingest: IngestResult, runs: EndToEndResult[], oneCall
     },
     // Issue 8's bar: the Shopify fan-out at +0 ms, and every order's effects exactly once.
     ...ordersGoals(orders),
+    // Issue 9's bar: the nightly check over 10,000 seeded contacts.
+    ...reconcileGoals(reconcile),
   ];
 }
 
@@ -316,6 +322,7 @@ export function renderTable(r: Results): string {
     out.push("");
   }
   if (r.orders) out.push(renderOrders(r.orders), "");
+  if (r.reconcile) out.push(renderReconcile(r.reconcile), "");
   const a = r.billingPerEvent.crmToEmail;
   const c = r.billingPerEvent.emailToCrm;
   const both = (pick: (b: BillingPerEvent) => string): string[] => [pick(a), c ? pick(c) : "not run"];
