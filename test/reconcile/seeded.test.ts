@@ -80,6 +80,17 @@ describe("a run over 250 seeded contacts", () => {
   });
 });
 
+describe("a crash in the middle of a run over 250 seeded contacts", () => {
+  it("after a page's records are written and before its next page is sent: the run resumes and the totals are exact", async () => {
+    await seed(250, 2);
+    let crashes = 0;
+    // The second CRM page's send dies once (the isolate gone after the first page's D1 write), and so does the email side's.
+    const { run, redelivered } = await runToEnd({ deps: SIZES, failSends: (m) => m.kind === "scan" && m.page !== "" && crashes++ < 2 });
+    expect(redelivered.filter((m) => m.kind === "scan")).toHaveLength(2);
+    expect(run).toMatchObject({ status: "succeeded", recordsCompared: { crm: 248, email: 248 }, mismatches: { total: 10 } });
+  });
+});
+
 describe("the cron over seeded drift, through the real queues", () => {
   it("finds, repairs, and the next night finds nothing", { timeout: 90_000 }, async () => {
     await seed(250, 2);
