@@ -56,8 +56,8 @@ export interface StepWork {
 }
 
 export async function runStep(deps: StepDeps, message: SyncMessage): Promise<void> {
-  // Whatever became of the run, its staged records go; its end is written only while it runs.
   if (message.kind === "alert") throw new Error("an alert is delivered by the consumer, not as a step");
+  // Whatever became of the run, its staged records go; its end is written only while it runs.
   if (message.kind === "cleanup") return cleanup(deps, message.runId);
   if (message.kind === "finish") return finish(deps, message.runId);
   const run = await getRun(deps.db, message.runId);
@@ -149,7 +149,11 @@ async function scanCrm(deps: StepDeps, runId: string, after: string): Promise<St
   return { statements: [...stage(deps.db, runId, "crm", rows), ...auditInserts(deps.db.$client, audit.drain())], records: read.length, next: page.after };
 }
 
-/** A page of list members, staged under their address. */
+/**
+ * A page of list members, staged under their address. Mailchimp pages by offset: a member
+ * added or removed during the run shifts the later pages, so one may be read twice (staged once,
+ * under its address) or missed, found by the next night's run; the CRM's cursor does not shift.
+ */
 async function scanEmail(deps: StepDeps, runId: string, page: string): Promise<StepWork> {
   const { connectors, audit } = vendorsFor(deps, "reconcile.scan-email");
   const offset = Number(page || "0");
