@@ -10,6 +10,7 @@ import { errorResponse } from "../../errors";
 import type { AppEnv } from "../app-env";
 import { requireAdmin } from "./auth";
 import { registerConflicts } from "./conflicts";
+import { registerDeadLetters } from "./dead-letters";
 import { registerEvents } from "./events";
 import { registerSyncRuns } from "./sync-runs";
 import { invalidRequestHook } from "./responses";
@@ -39,7 +40,7 @@ base.onError((error) => {
   throw error;
 });
 
-export const api = registerSyncRuns(registerEvents(registerConflicts(base)));
+export const api = registerDeadLetters(registerSyncRuns(registerEvents(registerConflicts(base))));
 
 /**
  * The OpenAPI 3.1 document of the /api routes, paths as served (`/api/conflicts`).
@@ -58,6 +59,7 @@ export function openApiDocument() {
       { name: "events", description: "Inbound events, their actions, the calls made for them, and replay" },
       { name: "conflicts", description: "Fields both systems changed, under the escalate policy" },
       { name: "sync runs", description: "The nightly check of CRM against email list: its runs, and starting one" },
+      { name: "dead letters", description: "What will not be retried any more, and replaying it" },
     ],
   });
 }

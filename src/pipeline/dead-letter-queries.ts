@@ -1,0 +1,65 @@
+/**
+ * Reading dead letters for the operations API (GET /api/dead-letters): newest first, with the
+ * same keyset paging as every list, filtered by state (open: not replayed yet), source, action
+ * or event. Replay is in dead-letters.ts.
+ */
+import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../db/paging";
+import { deadLetters } from "../db/schema";
+import { fail, type Failure } from "../errors";
+import type { Db } from "./ledger";
+
+export interface DeadLetter {
+  id: string;
+  eventId: string;
+  /** The action that died; null for a message that could not be read as an event at all. */
+  action: string | null;
+  source: string;
+  reason: string;
+  /** The raw queue message, kept only when it could not be read as an event. */
+  body: string | null;
+  createdAt: string;
+  /** When it was last replayed; null while it is open. */
+  replayedAt: string | null;
+  replayCount: number;
+}
+
+export interface DeadLetterQuery {
+  status?: "open" | "replayed";
+  source?: string;
+  action?: string;
+  eventId?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export async function listDeadLetters(db: Db, query: DeadLetterQuery): Promise<{ ok: true; items: DeadLetter[]; nextCursor: string | null } | Failure> {
+  const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE);
+  const conditions: SQL[] = [];
+  if (query.status === "open") conditions.push(isNull(deadLetters.replayedAt));
+  if (query.status === "replayed") conditions.push(isNotNull(deadLetters.replayedAt));
+  if (query.source) conditions.push(eq(deadLetters.source, query.source));
+  if (query.action) conditions.push(eq(deadLetters.action, query.action));
+  if (query.eventId) conditions.push(eq(deadLetters.eventId, query.eventId));
+  if (query.cursor) {
+    const key = decodeCursor(query.cursor);
+    if (!key) return fail("invalid_request", "cursor: not a cursor this API issued");
+    conditions.push(or(lt(deadLetters.createdAt, key.t), and(eq(deadLetters.createdAt, key.t), lt(deadLetters.id, key.id)))!);
+  }
+  // One row more than asked tells whether another page exists without a COUNT.
+  const rows = await db
+    .select()
+    .from(deadLetters)
+    .where(and(...conditions))
+    .orderBy(desc(deadLetters.createdAt), desc(deadLetters.id))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    ok: true,
+    items: page.map((r) => ({ ...r, createdAt: iso(r.createdAt)!, replayedAt: iso(r.replayedAt) })),
+    nextCursor: rows.length > limit && last ? encodeCursor({ t: last.createdAt, id: last.id }) : null,
+  };
+}
