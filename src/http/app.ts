@@ -6,14 +6,18 @@ import { Hono } from "hono";
 import { ConfigError } from "../config";
 import { errorResponse } from "../errors";
 import { log } from "../observability/log";
-import { api } from "./admin";
+import { api, openApiDocument } from "./admin";
 import type { AppEnv } from "./app-env";
 import { health } from "./health";
 import { sandbox } from "./sandbox";
 import { webhooks } from "./webhooks";
 
+// Generated once per isolate from the routes' own zod schemas; public, as CONTRACT 5 says.
+let openApi: ReturnType<typeof openApiDocument> | null = null;
+
 export const app = new Hono<AppEnv>()
   .route("/health", health)
+  .get("/openapi.json", (c) => c.json((openApi ??= openApiDocument())))
   .route("/webhooks", webhooks)
   .route("/sandbox", sandbox)
   .route("/api", api)
