@@ -98,10 +98,12 @@ export function failed(deps: PipelineDeps, message: EventMessage, action: string
   const text = deps.redactor.redact(failure.message);
   const now = deps.now();
   const status = failure.details.status ?? null;
+  // The vendor that failed, as its own field: `wrangler tail | jq` can pick one connector's failures.
+  const connector = failure.details.connector ?? undefined;
   const durationMs = now - started;
   if (failure.kind === "transient" && !pastMaxAge(deps.config.retry, message.retryFrom, now)) {
     const delay = retryDelaySeconds(deps.config.retry, attemptNumber, failure.details.retryAfterMs ?? null, deps.random());
-    log("action_attempt", { ...base, outcome: "failed", status, error: text, durationMs, retryInSeconds: delay }, "warn");
+    log("action_attempt", { ...base, outcome: "failed", connector, status, error: text, durationMs, retryInSeconds: delay }, "warn");
     return {
       update: { action, state: "failed", lastError: text, lastStatus: status, nextAttemptAt: now + delay * 1000 },
       deadLetter: null,
@@ -109,7 +111,7 @@ export function failed(deps: PipelineDeps, message: EventMessage, action: string
     };
   }
   const reason = failure.kind === "transient" ? `gave up after RETRY_MAX_AGE (${deps.config.retry.maxAgeSeconds} s): ${text}` : `${failure.kind}: ${text}`;
-  log("action_attempt", { ...base, outcome: "dead", status, error: reason, durationMs }, "warn");
+  log("action_attempt", { ...base, outcome: "dead", connector, status, error: reason, durationMs }, "warn");
   return {
     update: { action, state: "dead", lastError: reason, lastStatus: status, nextAttemptAt: null },
     deadLetter: { id: `dl_${crypto.randomUUID()}`, eventId: event.id, action, source: event.source, reason },
