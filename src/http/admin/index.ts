@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import { errorResponse } from "../../errors";
 import type { AppEnv } from "../app-env";
 import { requireAdmin } from "./auth";
+import { registerAudit } from "./audit";
 import { registerConflicts } from "./conflicts";
 import { registerDeadLetters } from "./dead-letters";
 import { registerEvents } from "./events";
@@ -40,7 +41,7 @@ base.onError((error) => {
   throw error;
 });
 
-export const api = registerDeadLetters(registerSyncRuns(registerEvents(registerConflicts(base))));
+export const api = registerAudit(registerDeadLetters(registerSyncRuns(registerEvents(registerConflicts(base)))));
 
 /**
  * The OpenAPI 3.1 document of the /api routes, paths as served (`/api/conflicts`).
@@ -60,6 +61,7 @@ export function openApiDocument() {
       { name: "conflicts", description: "Fields both systems changed, under the escalate policy" },
       { name: "sync runs", description: "The nightly check of CRM against email list: its runs, and starting one" },
       { name: "dead letters", description: "What will not be retried any more, and replaying it" },
+      { name: "audit", description: "Every outbound API call, with its request and answer (redacted, truncated)" },
     ],
   });
 }
