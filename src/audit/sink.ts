@@ -4,6 +4,8 @@
  * extra round trip and is on disk before the message is acknowledged.
  */
 
+import { rollupStatements } from "../observability/metrics";
+
 export type AuditOutcome = "success" | "transient" | "permanent";
 
 export interface AuditRecord {
@@ -54,7 +56,7 @@ const COLUMNS =
 const insertSql = new Map<number, string>();
 
 /**
- * Insert statements for `rows`, ready for a D1 batch. Hand-written SQL (columns as in
+ * Insert statements for `rows`, with their metrics rollups (observability/metrics.ts), ready for a D1 batch. Hand-written SQL (columns as in
  * src/db/schema.ts): this runs for every outbound call, and building it with drizzle's query
  * builder cost more CPU than everything else the audit does.
  */
@@ -73,5 +75,6 @@ export function auditInserts(d1: D1Database, rows: AuditRecord[]): D1PreparedSta
     ]);
     statements.push(d1.prepare(sql).bind(...values));
   }
-  return statements;
+  // The metrics' rollups go with the rows they count, in the same batch: counted once, or not at all.
+  return [...statements, ...rollupStatements(d1, rows)];
 }

@@ -285,6 +285,35 @@ export const alerts = sqliteTable(
   (t) => [index("alerts_created").on(t.createdAt, t.id)],
 );
 
+/**
+ * Outbound calls rolled up per connector and minute (observability/metrics.ts), written in the
+ * D1 batch that writes their audit rows: a metrics request reads at most a day of minutes per
+ * connector, whatever the traffic. Latency is a histogram: the calls at or under each bound (ms).
+ */
+export const metricsMinutes = sqliteTable(
+  "metrics_minutes",
+  {
+    connector: text("connector").notNull(),
+    /** Epoch minute (ms / 60,000, floored). */
+    minute: integer("minute").notNull(),
+    calls: integer("calls").notNull(),
+    errors: integer("errors").notNull(),
+    sumMs: integer("sum_ms").notNull(),
+    le10: integer("le_10").notNull(),
+    le25: integer("le_25").notNull(),
+    le50: integer("le_50").notNull(),
+    le100: integer("le_100").notNull(),
+    le250: integer("le_250").notNull(),
+    le500: integer("le_500").notNull(),
+    le1000: integer("le_1000").notNull(),
+    le2500: integer("le_2500").notNull(),
+    le5000: integer("le_5000").notNull(),
+    le10000: integer("le_10000").notNull(),
+    leInf: integer("le_inf").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.connector, t.minute] }), index("metrics_minutes_minute").on(t.minute)],
+);
+
 /** A few facts about this deployment (when the worker first started: a fresh install is not degraded). */
 export const workerState = sqliteTable("worker_state", {
   key: text("key").primaryKey(),
@@ -292,4 +321,4 @@ export const workerState = sqliteTable("worker_state", {
   updatedAt: integer("updated_at").notNull(),
 });
 
-export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts, onceEffects, links, syncRuns, syncRunPages, syncRecords, syncMismatches, alerts, workerState };
+export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts, onceEffects, links, syncRuns, syncRunPages, syncRecords, syncMismatches, alerts, workerState, metricsMinutes };

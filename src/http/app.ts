@@ -6,7 +6,11 @@ import { Hono } from "hono";
 import { ConfigError } from "../config";
 import { errorResponse } from "../errors";
 import { log } from "../observability/log";
+import { readMetrics } from "../observability/metrics";
+import { prometheusText } from "../observability/prometheus";
+import { database } from "../pipeline/ledger";
 import { api, openApiDocument } from "./admin";
+import { requireAdmin } from "./admin/auth";
 import type { AppEnv } from "./app-env";
 import { health } from "./health";
 import { sandbox } from "./sandbox";
@@ -18,6 +22,8 @@ let openApi: ReturnType<typeof openApiDocument> | null = null;
 export const app = new Hono<AppEnv>()
   .route("/health", health)
   .get("/openapi.json", (c) => c.json((openApi ??= openApiDocument())))
+  // Prometheus scrapes this with the admin token (`authorization` in its scrape config).
+  .get("/metrics", requireAdmin, async (c) => c.body(prometheusText(await readMetrics(database(c.env.DB), Date.now())), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }))
   .route("/webhooks", webhooks)
   .route("/sandbox", sandbox)
   .route("/api", api)

@@ -13,6 +13,7 @@ import { registerAudit } from "./audit";
 import { registerConflicts } from "./conflicts";
 import { registerDeadLetters } from "./dead-letters";
 import { registerEvents } from "./events";
+import { registerMetrics } from "./metrics";
 import { registerSyncRuns } from "./sync-runs";
 import { invalidRequestHook } from "./responses";
 
@@ -41,7 +42,7 @@ base.onError((error) => {
   throw error;
 });
 
-export const api = registerAudit(registerDeadLetters(registerSyncRuns(registerEvents(registerConflicts(base)))));
+export const api = registerMetrics(registerAudit(registerDeadLetters(registerSyncRuns(registerEvents(registerConflicts(base))))));
 
 /**
  * The OpenAPI 3.1 document of the /api routes, paths as served (`/api/conflicts`).
@@ -62,6 +63,7 @@ export function openApiDocument() {
       { name: "sync runs", description: "The nightly check of CRM against email list: its runs, and starting one" },
       { name: "dead letters", description: "What will not be retried any more, and replaying it" },
       { name: "audit", description: "Every outbound API call, with its request and answer (redacted, truncated)" },
+      { name: "metrics", description: "Calls, errors and latency per connector; backlog, dead letters, conflicts, the last sync run" },
     ],
   });
 }
