@@ -60,6 +60,17 @@ export interface Config {
   alertWebhookUrl: string | null;
   /** A nightly run alerts when its mismatches are more than this share of the records compared (ALERT_MISMATCH_PERCENT, default 1). */
   alertMismatchShare: number;
+  /** The conditions checked every minute (observability/alerting.ts), with their thresholds. */
+  alerting: {
+    /** A connector's failed share of its calls over 5 minutes (ALERT_ERROR_RATE_PERCENT, default 20), with at least 10 calls. */
+    errorShare: number;
+    /** The oldest unfinished event's age (ALERT_BACKLOG_SECONDS, default 900). */
+    backlogSeconds: number;
+    /** An open conflict's age (ALERT_CONFLICT_HOURS, default 24). */
+    conflictHours: number;
+    /** After an alert, the same condition is quiet this long (ALERT_COOLDOWN_MINUTES, default 60). */
+    cooldownMinutes: number;
+  };
   auditRetentionDays: number;
 }
 
@@ -262,6 +273,12 @@ export function parseConfig(input: Raw): Config {
     bulkCalls: r.parse("BULK_CALLS", boolText, "true") ?? true,
     alertWebhookUrl: r.parse("ALERT_WEBHOOK_URL", url) ?? null,
     alertMismatchShare: (r.parse("ALERT_MISMATCH_PERCENT", percent, "1") ?? 1) / 100,
+    alerting: {
+      errorShare: (r.parse("ALERT_ERROR_RATE_PERCENT", percent, "20") ?? 20) / 100,
+      backlogSeconds: r.parse("ALERT_BACKLOG_SECONDS", positiveInt, "900") ?? 900,
+      conflictHours: r.parse("ALERT_CONFLICT_HOURS", positiveInt, "24") ?? 24,
+      cooldownMinutes: r.parse("ALERT_COOLDOWN_MINUTES", positiveInt, "60") ?? 60,
+    },
     auditRetentionDays: r.parse("AUDIT_RETENTION_DAYS", positiveInt, "90") ?? 90,
   };
   if (r.issues.length > 0) throw new ConfigError(r.issues, config);

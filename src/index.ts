@@ -5,7 +5,7 @@
 import { app } from "./http/app";
 import { log } from "./observability/log";
 import { consumeDeadLetters, consumeEvents, redactorOf } from "./pipeline/consumer";
-import { nightly } from "./reconcile/nightly";
+import { scheduledTick } from "./reconcile/nightly";
 import { consumeSync } from "./reconcile/consumer";
 
 export { VendorBudget } from "./budgets/vendor-budget.do";
@@ -30,6 +30,6 @@ export default {
     }
   },
   async scheduled(controller, env) {
-    await nightly(env, controller.cron);
+    await scheduledTick(env, controller.cron);
   },
 } satisfies ExportedHandler<Env>;

@@ -314,6 +314,23 @@ export const metricsMinutes = sqliteTable(
   (t) => [primaryKey({ columns: [t.connector, t.minute] }), index("metrics_minutes_minute").on(t.minute)],
 );
 
+/**
+ * The state of each alert condition (observability/alerting.ts): since when it holds, and when
+ * it last alerted, so an incident alerts once, says once that it recovered, and a condition that
+ * flaps within the cooldown does not alert again.
+ */
+export const alertStates = sqliteTable("alert_states", {
+  /** The condition: `errors:<connector>`, `backlog`, `dead_letters`, `conflicts`. */
+  key: text("key").primaryKey(),
+  /** Since when the condition holds; null while it does not. */
+  activeSince: integer("active_since"),
+  /** When this incident alerted; null when it was kept quiet (within the cooldown of the last one). */
+  alertedAt: integer("alerted_at"),
+  /** When the condition last alerted, whatever the incident: the cooldown counts from it. */
+  lastAlertAt: integer("last_alert_at"),
+  updatedAt: integer("updated_at").notNull(),
+});
+
 /** A few facts about this deployment (when the worker first started: a fresh install is not degraded). */
 export const workerState = sqliteTable("worker_state", {
   key: text("key").primaryKey(),
@@ -321,4 +338,4 @@ export const workerState = sqliteTable("worker_state", {
   updatedAt: integer("updated_at").notNull(),
 });
 
-export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts, onceEffects, links, syncRuns, syncRunPages, syncRecords, syncMismatches, alerts, workerState, metricsMinutes };
+export const schema = { events, actions, auditLog, deadLetters, contactEmails, conflicts, onceEffects, links, syncRuns, syncRunPages, syncRecords, syncMismatches, alerts, workerState, metricsMinutes, alertStates };

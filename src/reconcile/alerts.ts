@@ -12,7 +12,17 @@ import { log } from "../observability/log";
 import type { Db } from "../pipeline/ledger";
 import type { SyncMessage } from "./messages";
 
-export type AlertKind = "run_failed" | "too_many_mismatches" | "slow_run" | "missed_run";
+export type AlertKind =
+  | "run_failed"
+  | "too_many_mismatches"
+  | "slow_run"
+  | "missed_run"
+  // The conditions watched every minute (observability/alerting.ts), and their recoveries.
+  | "connector_errors"
+  | "backlog"
+  | "dead_letters"
+  | "old_conflict"
+  | "recovered";
 
 export interface AlertDeps {
   db: Db;

@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config";
-import { nightly } from "../../src/reconcile/nightly";
+import { scheduledTick } from "../../src/reconcile/nightly";
 import { reconcileDeps } from "../../src/reconcile/consumer";
 import { runToEnd, synced } from "../support/reconcile";
 import { createCrmContact, resetSandbox, setFaults } from "../support/sandbox";
@@ -105,15 +105,15 @@ describe("the missed-run check on every cron tick", () => {
     const firstStart = Date.now() - 30 * 3_600_000;
     await env.DB.prepare("INSERT INTO worker_state (key, value, updated_at) VALUES ('first_start', ?, ?)").bind(String(firstStart), firstStart).run();
     const deps = reconcileDeps(env);
-    await nightly(env, "0 2 * * *", deps.now);
-    await nightly(env, "0 2 * * *", deps.now);
+    await scheduledTick(env, "0 2 * * *", deps.now);
+    await scheduledTick(env, "0 2 * * *", deps.now);
     const missed = (await alertRows()).filter((a) => a.kind === "missed_run");
     expect(missed).toHaveLength(1);
     expect(missed[0]!.text).toContain(new Date(firstStart).toISOString());
   });
 
   it("a fresh install is not missed, and /health says ok until 26 hours have passed", async () => {
-    await nightly(env, "0 2 * * *");
+    await scheduledTick(env, "0 2 * * *");
     expect((await alertRows()).filter((a) => a.kind === "missed_run")).toEqual([]);
   });
 });
