@@ -6,7 +6,7 @@
  * Cold path (a person clicking), so drizzle builds the queries.
  */
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../db/paging";
+import { decodeCursor, pageOf, pageSize } from "../db/paging";
 import { conflicts } from "../db/schema";
 import { fail, type Failure } from "../errors";
 import { eventIdFor, type InboundEvent } from "../ingest/event";
@@ -80,7 +80,7 @@ export type ConflictPage = { ok: true; items: Conflict[]; nextCursor: string | n
  * if (page.ok && page.nextCursor) await listConflicts(db, { status: "open", limit: 20, cursor: page.nextCursor });
  */
 export async function listConflicts(db: Db, query: ListConflictsQuery): Promise<ConflictPage | Failure> {
-  const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE);
+  const limit = pageSize(query.limit);
   const conditions: SQL[] = [];
   if (query.status) conditions.push(eq(conflicts.status, query.status));
   if (query.cursor) {
@@ -95,9 +95,7 @@ export async function listConflicts(db: Db, query: ListConflictsQuery): Promise<
     .where(and(...conditions))
     .orderBy(desc(conflicts.createdAt), desc(conflicts.id))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  const nextCursor = rows.length > limit && last ? encodeCursor({ t: last.createdAt, id: last.id }) : null;
+  const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.createdAt, id: r.id }));
   return { ok: true, items: page.map(toConflict), nextCursor };
 }
 

@@ -4,7 +4,7 @@
  * or event. Replay is in dead-letters.ts.
  */
 import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../db/paging";
+import { decodeCursor, pageOf, pageSize } from "../db/paging";
 import { deadLetters } from "../db/schema";
 import { fail, type Failure } from "../errors";
 import type { Db } from "./ledger";
@@ -36,7 +36,7 @@ export interface DeadLetterQuery {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export async function listDeadLetters(db: Db, query: DeadLetterQuery): Promise<{ ok: true; items: DeadLetter[]; nextCursor: string | null } | Failure> {
-  const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE);
+  const limit = pageSize(query.limit);
   const conditions: SQL[] = [];
   if (query.status === "open") conditions.push(isNull(deadLetters.replayedAt));
   if (query.status === "replayed") conditions.push(isNotNull(deadLetters.replayedAt));
@@ -48,18 +48,12 @@ export async function listDeadLetters(db: Db, query: DeadLetterQuery): Promise<{
     if (!key) return fail("invalid_request", "cursor: not a cursor this API issued");
     conditions.push(or(lt(deadLetters.createdAt, key.t), and(eq(deadLetters.createdAt, key.t), lt(deadLetters.id, key.id)))!);
   }
-  // One row more than asked tells whether another page exists without a COUNT.
   const rows = await db
     .select()
     .from(deadLetters)
     .where(and(...conditions))
     .orderBy(desc(deadLetters.createdAt), desc(deadLetters.id))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return {
-    ok: true,
-    items: page.map((r) => ({ ...r, createdAt: iso(r.createdAt)!, replayedAt: iso(r.replayedAt) })),
-    nextCursor: rows.length > limit && last ? encodeCursor({ t: last.createdAt, id: last.id }) : null,
-  };
+  const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.createdAt, id: r.id }));
+  return { ok: true, items: page.map((r) => ({ ...r, createdAt: iso(r.createdAt)!, replayedAt: iso(r.replayedAt) })), nextCursor };
 }

@@ -5,7 +5,7 @@
  * the D1 batch that does its work, so the counts are exact whatever crashes and redeliveries.
  */
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../db/paging";
+import { decodeCursor, pageOf, pageSize } from "../db/paging";
 import { syncRuns } from "../db/schema";
 import type { Db } from "../pipeline/ledger";
 
@@ -107,7 +107,7 @@ export type RunPage = { ok: true; items: SyncRun[]; nextCursor: string | null } 
 
 /** Runs newest first, with the same cursor paging as every list of the API. */
 export async function listRuns(db: Db, query: { limit?: number; cursor?: string }): Promise<RunPage> {
-  const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE);
+  const limit = pageSize(query.limit);
   const conditions: SQL[] = [];
   if (query.cursor) {
     const key = decodeCursor(query.cursor);
@@ -120,7 +120,6 @@ export async function listRuns(db: Db, query: { limit?: number; cursor?: string 
     .where(and(...conditions))
     .orderBy(desc(syncRuns.startedAt), desc(syncRuns.id))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return { ok: true, items: page.map(toSyncRun), nextCursor: rows.length > limit && last ? encodeCursor({ t: last.startedAt, id: last.id }) : null };
+  const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.startedAt, id: r.id }));
+  return { ok: true, items: page.map(toSyncRun), nextCursor };
 }
