@@ -16,6 +16,7 @@ import { registerEvents } from "./events";
 import { registerMetrics } from "./metrics";
 import { registerSyncRuns } from "./sync-runs";
 import { invalidRequestHook } from "./responses";
+import { registerPublicDocs } from "../public-docs";
 
 // The admin bodies are a few small fields; 64 KiB leaves room and stops a large body before it is read.
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
@@ -53,11 +54,19 @@ export const api = registerMetrics(registerAudit(registerDeadLetters(registerSyn
  */
 export function openApiDocument() {
   // Mounting into a fresh OpenAPIHono copies the route definitions with the /api prefix;
-  // app.ts mounts the same routes for serving.
-  return new OpenAPIHono<AppEnv>().route("/api", api).getOpenAPI31Document({
+  // app.ts mounts the same routes for serving. The routes outside /api are described beside them.
+  const doc = new OpenAPIHono<AppEnv>().route("/api", api);
+  registerPublicDocs(doc);
+  return doc.getOpenAPI31Document({
     openapi: "3.1.0",
-    info: { title: "Syncwire operations API", version: "0.1.0", description: "Every route needs `Authorization: Bearer <ADMIN_TOKEN>`." },
+    info: {
+      title: "Syncwire API",
+      version: "0.1.0",
+      description: "The webhooks (each verified by its provider's signature), `/health` and this document are public; `/api/*` and `/metrics` need `Authorization: Bearer <ADMIN_TOKEN>`.",
+    },
     tags: [
+      { name: "webhooks", description: "What the providers send: verified, then on the queue before the answer" },
+      { name: "operations", description: "Health and this document" },
       { name: "events", description: "Inbound events, their actions, the calls made for them, and replay" },
       { name: "conflicts", description: "Fields both systems changed, under the escalate policy" },
       { name: "sync runs", description: "The nightly check of CRM against email list: its runs, and starting one" },
