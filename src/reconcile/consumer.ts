@@ -16,6 +16,10 @@ import { runStep, type StepDeps } from "./steps";
 
 /** Attempts of one step before its run fails: with the default schedule, about six minutes. */
 export const MAX_STEP_ATTEMPTS = 6;
+/** wrangler.toml's max_retries for the sync queue is 10: from this attempt a capacity wait re-sends a fresh copy. */
+export const REQUEUE_AT_ATTEMPT = 8;
+/** The longest delay a queue message may be sent with (12 hours). */
+const MAX_QUEUE_DELAY_SECONDS = 43_200;
 
 export function reconcileDeps(env: Env): StepDeps & { redact(text: string): string } {
   const deps = pipelineDeps(env);
@@ -49,7 +53,13 @@ export async function consumeSync(batch: MessageBatch<unknown>, env: Env, given?
       } catch (error) {
         const text = deps.redact(error instanceof Error ? error.message : String(error));
         if (isCapacityFailure(error)) {
-          message.retry({ delaySeconds: Math.max(1, Math.ceil((error.details.retryAfterMs ?? 1_000) / 1000)) });
+          const delaySeconds = Math.max(1, Math.ceil((error.details.retryAfterMs ?? 1_000) / 1000));
+          // The platform counts these waits too (max_retries = 10): near the end, a fresh copy
+          // waits instead, so a long capacity pause (HubSpot's daily limit) never drops the step.
+          if (message.attempts >= REQUEUE_AT_ATTEMPT) {
+            await deps.queue.send(body, { contentType: "json", delaySeconds: Math.min(delaySeconds, MAX_QUEUE_DELAY_SECONDS) });
+            message.ack();
+          } else message.retry({ delaySeconds });
           return;
         }
         const permanent = error instanceof ActionFailure && error.kind !== "transient";
@@ -59,7 +69,9 @@ export async function consumeSync(batch: MessageBatch<unknown>, env: Env, given?
           message.retry({ delaySeconds });
           return;
         }
-        await failRun(deps, body.runId, `${body.kind} step failed: ${text}`);
+        // A cleanup that keeps failing is logged, not a run's failure: its run has ended already.
+        if (body.kind === "cleanup") log("nightly_check", { runId: body.runId, step: "cleanup", outcome: "gave_up", error: text }, "error");
+        else await failRun(deps, body.runId, `${body.kind} step failed: ${text}`);
         message.ack();
       }
     }),
@@ -87,7 +99,10 @@ export async function failRun(deps: StepDeps, runId: string, error: string): Pro
     .prepare(`UPDATE sync_runs SET status = 'failed', phase = 'done', finished_at = ?1, updated_at = ?1, error = ?2 WHERE id = ?3 AND status = 'running' RETURNING id`)
     .bind(now, error.slice(0, 1_000), runId)
     .first();
-  if (ended) log("nightly_check", { runId, outcome: "failed", error }, "error");
-  await raiseAlert(deps, { dedupe: `run:${runId}:run_failed`, kind: "run_failed", runId, text: `Syncwire nightly check failed (run ${runId}): ${error.slice(0, 300)}` });
+  // Only a run this ended is a failed run: a late step of one that finished says nothing.
+  if (ended) {
+    log("nightly_check", { runId, outcome: "failed", error }, "error");
+    await raiseAlert(deps, { dedupe: `run:${runId}:run_failed`, kind: "run_failed", runId, text: `Syncwire nightly check failed (run ${runId}): ${error.slice(0, 300)}` });
+  }
   await deps.queue.send({ kind: "cleanup", runId } satisfies SyncMessage, { contentType: "json" });
 }

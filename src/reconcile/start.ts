@@ -41,6 +41,8 @@ export async function startSyncRun(deps: StartDeps, input: { trigger: Trigger; d
     if (ended) {
       log("nightly_check", { runId: stalled.id, outcome: "failed", error }, "error");
       await raiseAlert(deps, { dedupe: `run:${stalled.id}:run_failed`, kind: "run_failed", runId: stalled.id, text: `Syncwire nightly check failed (run ${stalled.id}): ${error}` });
+      // What it staged goes, as for any run that ends.
+      await deps.queue.send({ kind: "cleanup", runId: stalled.id }, { contentType: "json" });
     }
     started = await insertRun(deps.db, { id: `run_${crypto.randomUUID()}`, trigger: input.trigger, dryRun: input.dryRun, now });
   }

@@ -99,11 +99,16 @@ async function step(deps: StepDeps, runId: string, side: string, page: string, w
             .bind(done.records, next === null ? 1 : 0, now, runId, side, page),
         ]
       : [d1.prepare(`UPDATE sync_runs SET updated_at = ? WHERE id = ?`).bind(now, runId)];
-    await runBatch(deps.db, [
+    const results = await runBatch(deps.db, [
       ...counted,
-      d1.prepare(`INSERT INTO sync_run_pages (run_id, side, page, records, next, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`).bind(runId, side, page, done.records, next, now),
+      // The marker kept answers its `next`: a delivery done twice at once (Mailchimp's offsets moving
+      // between the two reads) follows the page the first one kept, never a chain of its own.
+      d1
+        .prepare(`INSERT INTO sync_run_pages (run_id, side, page, records, next, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, side, page) DO UPDATE SET next = sync_run_pages.next RETURNING next`)
+        .bind(runId, side, page, done.records, next, now),
       ...done.statements,
     ]);
+    next = (results[counted.length]?.results[0] as { next: string | null } | undefined)?.next ?? next;
   }
   await then.send(next);
   await d1.prepare(`UPDATE sync_run_pages SET successor_sent = 1 WHERE run_id = ? AND side = ? AND page = ?`).bind(runId, side, page).run();
@@ -166,14 +171,18 @@ async function scanEmail(deps: StepDeps, runId: string, page: string): Promise<S
   return { statements: [...stage(deps.db, runId, "email", rows), ...auditInserts(deps.db.$client, audit.drain())], records: rows.length, next };
 }
 
-/** The run's rows of one side, in one statement (a JSON parameter, not 100 bound ones). */
+/**
+ * The run's rows of one side, in one statement (a JSON parameter, not 100 bound ones); only while
+ * the run runs: a page read while the run failed and its cleanup ran would be left behind.
+ */
 function stage(db: Db, runId: string, side: Side, rows: { key: string; email: string; data: string }[]): D1PreparedStatement[] {
   if (rows.length === 0) return [];
   return [
     db.$client
       .prepare(
         `INSERT OR REPLACE INTO sync_records (run_id, side, key, email, data)
-         SELECT ?1, ?2, json_extract(value, '$.key'), json_extract(value, '$.email'), json_extract(value, '$.data') FROM json_each(?3)`,
+         SELECT ?1, ?2, json_extract(value, '$.key'), json_extract(value, '$.email'), json_extract(value, '$.data') FROM json_each(?3)
+         WHERE EXISTS (SELECT 1 FROM sync_runs WHERE id = ?1 AND status = 'running')`,
       )
       .bind(runId, side, JSON.stringify(rows)),
   ];

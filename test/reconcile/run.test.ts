@@ -5,6 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { failRun, reconcileDeps } from "../../src/reconcile/consumer";
 import { deliverUntilDone, member, runToEnd, synced } from "../support/reconcile";
 import { createCrmContact, HUBSPOT_TOKEN, mailchimpMember, resetSandbox, sandboxFetch, setFaults } from "../support/sandbox";
 
@@ -123,6 +124,15 @@ describe("a nightly check run", () => {
     expect(run).toMatchObject({ status: "failed", error: expect.stringContaining("401") });
     expect(run.finishedAt).not.toBeNull();
     expect((await env.DB.prepare("SELECT count(*) AS n FROM sync_records WHERE run_id = ?").bind(run.id).first<{ n: number }>())!.n).toBe(0);
+  });
+
+  it("a late step of a run that succeeded, failing for good, raises no 'run failed' alert", async () => {
+    await synced(0);
+    const { run } = await runToEnd();
+    expect(run.status).toBe("succeeded");
+    await failRun({ ...reconcileDeps(env), queue: { send: async () => undefined } as unknown as Queue }, run.id, "finish step failed: late");
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM alerts WHERE run_id = ?").bind(run.id).first<{ n: number }>()).toEqual({ n: 0 });
+    expect((await env.DB.prepare("SELECT status FROM sync_runs WHERE id = ?").bind(run.id).first<{ status: string }>())?.status).toBe("succeeded");
   });
 
   it("resumes after a crash between a page's write and its next page: the totals are exact", async () => {
