@@ -106,8 +106,9 @@ export class HttpClient {
     if (this.now() > latestStart) throw tooLate();
 
     const endpoint = `${spec.method} ${new URL(spec.url).pathname}`;
-    let pass = gate ? await gate.enter(spec.connector, latestStart, endpoint) : null;
+    // Encoded before the budget is asked: a body that cannot be encoded holds no grant.
     const request = encode(spec);
+    let pass = gate ? await gate.enter(spec.connector, latestStart, endpoint) : null;
     // The connection is held only while the call is on the wire: the answer is read, then the
     // connection is free while the answer is parsed, audited and reported to the budget.
     const sent = await this.limit(async () => {

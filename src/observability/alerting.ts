@@ -8,7 +8,7 @@
  * Evaluated every minute by the cron. Each condition is an incident with a state in D1
  * (`alert_states`): when it starts holding it alerts once, when it stops it says once that it
  * recovered, and a condition that starts again within ALERT_COOLDOWN_MINUTES of its last alert
- * stays quiet (it still recovers quietly). So a six-hour outage sends one alert and one
+ * stays quiet until the cooldown has passed (and recovers quietly if it ends before). So a six-hour outage sends one alert and one
  * "recovered", not hundreds. Alerts are recorded and delivered as the nightly check's are
  * (reconcile/alerts.ts).
  */
@@ -67,23 +67,35 @@ export async function evaluateAlerts(deps: AlertDeps & { config: Config }, now =
   const recovered: string[] = [];
   for (const c of current) {
     const state = states.get(c.key);
-    const active = state?.active_since ?? null;
-    if (c.holds && active === null) {
+    let active = state?.active_since ?? null;
+    if (c.holds) {
+      if (active === null) {
+        // The incident starts: claimed in D1 first, so two ticks at once (02:00 runs both crons)
+        // agree on one start, and the alert's key below is the same for both.
+        const claimed = await d1
+          .prepare(`INSERT INTO alert_states (key, active_since, updated_at) VALUES (?1, ?2, ?2)
+            ON CONFLICT (key) DO UPDATE SET active_since = ?2, alerted_at = NULL, updated_at = ?2 WHERE alert_states.active_since IS NULL
+            RETURNING active_since`)
+          .bind(c.key, now)
+          .first<{ active_since: number }>();
+        active = claimed?.active_since ?? (await d1.prepare(`SELECT active_since FROM alert_states WHERE key = ?`).bind(c.key).first<{ active_since: number | null }>())?.active_since ?? now;
+      }
+      // Not alerted yet (just started, kept quiet by the cooldown, or its alert lost with the
+      // isolate): alerts once the cooldown since the condition's last alert has passed. The key is
+      // the incident's start, so doing it twice raises one alert.
       const quiet = state?.last_alert_at != null && now - state.last_alert_at < cooldownMs;
-      if (!quiet) await raiseAlert(deps, { dedupe: `incident:${c.key}:${now}`, kind: kindOf(c.key), runId: null, text: `Syncwire: ${c.detail}` });
-      if (!quiet) raised.push(c.key);
-      await d1
-        .prepare(`INSERT INTO alert_states (key, active_since, alerted_at, last_alert_at, updated_at) VALUES (?1, ?2, ?3, ?3, ?2)
-          ON CONFLICT (key) DO UPDATE SET active_since = ?2, alerted_at = ?3, last_alert_at = coalesce(?3, last_alert_at), updated_at = ?2`)
-        .bind(c.key, now, quiet ? null : now)
-        .run();
-    } else if (!c.holds && active !== null) {
-      // Only an incident that alerted says it recovered.
+      if (state?.alerted_at == null && !quiet) {
+        await raiseAlert(deps, { dedupe: `incident:${c.key}:${active}`, kind: kindOf(c.key), runId: null, text: `Syncwire: ${c.detail}` });
+        await d1.prepare(`UPDATE alert_states SET alerted_at = ?1, last_alert_at = ?1, updated_at = ?1 WHERE key = ?2 AND active_since = ?3`).bind(now, c.key, active).run();
+        raised.push(c.key);
+      }
+    } else if (active !== null) {
+      // Only an incident that alerted says it recovered; its key makes two ticks say it once.
       if (state?.alerted_at != null) {
         await raiseAlert(deps, { dedupe: `recovered:${c.key}:${active}`, kind: "recovered", runId: null, text: `Syncwire recovered: ${c.detail}` });
         recovered.push(c.key);
       }
-      await d1.prepare(`UPDATE alert_states SET active_since = NULL, alerted_at = NULL, updated_at = ? WHERE key = ?`).bind(now, c.key).run();
+      await d1.prepare(`UPDATE alert_states SET active_since = NULL, alerted_at = NULL, updated_at = ? WHERE key = ? AND active_since = ?`).bind(now, c.key, active).run();
     }
   }
   return { raised, recovered };

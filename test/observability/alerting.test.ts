@@ -65,6 +65,12 @@ describe("a connector's error rate", () => {
     expect((await alerts()).map((a) => a.kind)).toEqual(["connector_errors", "recovered"]);
   }, 60_000);
 
+  it("two evaluations at the same moment (02:00 runs both crons) raise one alert", async () => {
+    await calls("stripe", T0 - 60_000, 0, 10);
+    await Promise.all([evaluateAlerts(deps(), T0), evaluateAlerts(deps(), T0 + 5)]);
+    expect((await alerts()).map((a) => a.kind)).toEqual(["connector_errors"]);
+  });
+
   it("below MIN_CALLS, or at the threshold, is no incident", async () => {
     const d = deps();
     await calls("postmark", T0 - 60_000, 0, 9);
