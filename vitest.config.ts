@@ -1,9 +1,10 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
-// Two projects: `workers` runs inside workerd with the real D1, Queue and Durable Object
+// Three projects: `workers` runs inside workerd with the real D1, Queue and Durable Object
 // bindings from wrangler.toml; `e2e` runs in Node, starts the bundled worker in Miniflare and
-// answers its outbound calls from the sandbox fakes served as real local HTTP servers.
+// answers its outbound calls from the sandbox fakes served as real local HTTP servers; `browser`
+// drives the dashboard and /docs in headless Chromium.
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("migrations");
   return {
@@ -50,6 +51,17 @@ export default defineConfig(async () => {
             name: "e2e",
             environment: "node",
             include: ["test/e2e/**/*.test.ts"],
+            testTimeout: 120_000,
+            hookTimeout: 120_000,
+          },
+        },
+        {
+          // The dashboard and /docs in real headless Chromium (playwright-core, /usr/bin/chromium),
+          // against the bundled worker in Miniflare.
+          test: {
+            name: "browser",
+            environment: "node",
+            include: ["test/browser/**/*.test.ts"],
             testTimeout: 120_000,
             hookTimeout: 120_000,
           },

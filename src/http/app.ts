@@ -10,6 +10,7 @@ import { readMetrics } from "../observability/metrics";
 import { prometheusText } from "../observability/prometheus";
 import { database } from "../pipeline/ledger";
 import { api, openApiDocument } from "./admin";
+import { dashboard } from "./dashboard";
 import { requireAdmin } from "./admin/auth";
 import type { AppEnv } from "./app-env";
 import { health } from "./health";
@@ -27,6 +28,7 @@ export const app = new Hono<AppEnv>()
   .route("/webhooks", webhooks)
   .route("/sandbox", sandbox)
   .route("/api", api)
+  .route("/dashboard", dashboard)
   .notFound(() => errorResponse("not_found", "no such route"))
   .onError((error) => {
     if (error instanceof ConfigError) {

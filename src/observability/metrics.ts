@@ -13,7 +13,7 @@ import { latestRun, toSyncRun, type SyncRun } from "../reconcile/runs";
 
 /** Latency bucket bounds, ms; a last bucket takes everything slower. */
 export const LATENCY_BOUNDS_MS = [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000] as const;
-const BUCKET_COLUMNS = [...LATENCY_BOUNDS_MS.map((b) => `le_${b}`), "le_inf"];
+export const BUCKET_COLUMNS = [...LATENCY_BOUNDS_MS.map((b) => `le_${b}`), "le_inf"];
 
 export const WINDOWS = { "5m": 5, "1h": 60, "24h": 1_440 } as const;
 export type Window = keyof typeof WINDOWS;
@@ -68,7 +68,7 @@ export interface Metrics {
 }
 
 /** The percentile `q` of a cumulative histogram: the bound of the first bucket holding it. */
-function percentile(buckets: number[], q: number): number | null {
+export function percentile(buckets: number[], q: number): number | null {
   const total = buckets[buckets.length - 1] ?? 0;
   if (total === 0) return null;
   const rank = Math.ceil(q * total);

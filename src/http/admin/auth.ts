@@ -44,7 +44,8 @@ export async function isAdminToken(presented: string, token: string): Promise<bo
   return constantTimeEqual(a, b);
 }
 
-function unauthorized(message: string): Response {
+/** A 401 in the error shape, with the challenge RFC 6750 asks for. */
+export function unauthorized(message: string): Response {
   const response = errorResponse("unauthorized", message);
   response.headers.set("WWW-Authenticate", 'Bearer realm="syncwire"');
   return response;

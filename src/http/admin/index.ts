@@ -17,6 +17,7 @@ import { registerMetrics } from "./metrics";
 import { registerSyncRuns } from "./sync-runs";
 import { invalidRequestHook } from "./responses";
 import { registerPublicDocs } from "../public-docs";
+import { registerDashboardDocs } from "../dashboard/docs";
 
 // The admin bodies are a few small fields; 64 KiB leaves room and stops a large body before it is read.
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
@@ -57,6 +58,7 @@ export function openApiDocument() {
   // app.ts mounts the same routes for serving. The routes outside /api are described beside them.
   const doc = new OpenAPIHono<AppEnv>().route("/api", api);
   registerPublicDocs(doc);
+  registerDashboardDocs(doc);
   return doc.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
@@ -72,6 +74,7 @@ export function openApiDocument() {
       { name: "sync runs", description: "The nightly check of CRM against email list: its runs, and starting one" },
       { name: "dead letters", description: "What will not be retried any more, and replaying it" },
       { name: "audit", description: "Every outbound API call, with its request and answer (redacted, truncated)" },
+      { name: "dashboard", description: "Pages for a person, behind the admin token" },
       { name: "metrics", description: "Calls, errors and latency per connector; backlog, dead letters, conflicts, the last sync run" },
     ],
   });

@@ -1,0 +1,57 @@
+/**
+ * The dashboard's pages in the OpenAPI document: HTML for a person, behind the admin token (a
+ * bearer header, or the session cookie its sign-in form sets). Registered beside the pages, as
+ * public-docs.ts does for the other routes outside /api.
+ */
+import { z, type OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { errorSpec } from "../admin/responses";
+import { RANGES } from "../../observability/series";
+
+const html = (description: string) => ({ description, content: { "text/html": { schema: z.string().openapi({ example: "<!DOCTYPE html><html lang=\"en\">…</html>" }) } } });
+
+const UNAUTHORIZED = {
+  description:
+    "No admin token (neither `Authorization: Bearer` nor the dashboard's session cookie), or the wrong one. A browser (`Accept: text/html`) gets the sign-in form; any other client the error shape.",
+  content: {
+    "application/json": errorSpec("", "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>").content["application/json"],
+    "text/html": { schema: z.string().openapi({ example: "<!DOCTYPE html>…<form class=\"login\" id=\"login\">…</form>…" }) },
+  },
+} as const;
+
+const id = (example: string) => z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, example }) });
+
+export function registerDashboardDocs(doc: OpenAPIHono<AppEnv>): void {
+  const r = doc.openAPIRegistry;
+  const common = { tags: ["dashboard"], security: [{ adminToken: [] }] };
+  r.registerPath({
+    ...common,
+    method: "get",
+    path: "/dashboard",
+    summary: "The dashboard",
+    description:
+      "Health of each integration, calls, errors and latency over time (inline SVG), backlog, open dead letters with replay, open conflicts with keep-CRM / keep-email, sync runs, recent events and alerts. Its buttons call the admin API.",
+    request: { query: z.object({ range: z.enum(Object.keys(RANGES) as [string, ...string[]]).optional().openapi({ description: "The charts' span; default 1h.", example: "24h" }) }) },
+    responses: { 200: html("The page."), 401: UNAUTHORIZED },
+  });
+  r.registerPath({
+    ...common,
+    method: "get",
+    path: "/dashboard/events/{id}",
+    summary: "One event's story",
+    description: "The webhook's payload, its actions and their states, and every outbound call made for it, with replay buttons.",
+    request: { params: id("evt_5a5b5c5d5e5f60616263646566676869") },
+    responses: { 200: html("The page."), 401: UNAUTHORIZED, 404: html("No event has this id.") },
+  });
+  r.registerPath({
+    ...common,
+    method: "get",
+    path: "/dashboard/sync-runs/{id}",
+    summary: "One sync run and its mismatches",
+    request: {
+      params: id("run_0f1e2d3c4b5a"),
+      query: z.object({ cursor: z.string().optional().openapi({ description: "The next page of mismatches (the page's own link).", example: "eyJ0IjoxNzc3NjI2MDA2MDAwLCJpZCI6Im1tXzEifQ" }) }),
+    },
+    responses: { 200: html("The page."), 401: UNAUTHORIZED, 404: html("No sync run has this id.") },
+  });
+}
