@@ -41,7 +41,8 @@ const SECRET_LIKE = /authorization|token|secret|password|api_?key/i;
 export function log(step: LogStep, fields: LogFields = {}, level: "info" | "warn" | "error" = "info"): void {
   const line: Record<string, unknown> = { time: new Date().toISOString(), level, step };
   for (const [key, value] of Object.entries(fields)) {
-    if (value !== undefined && !SECRET_LIKE.test(key)) line[key] = value;
+    // A field never replaces the line's own time, level or step: the jq recipes select on them.
+    if (value !== undefined && !SECRET_LIKE.test(key) && !(key in line)) line[key] = value;
   }
   const text = JSON.stringify(line);
   if (level === "error") console.error(text);

@@ -65,12 +65,12 @@ export async function consumeSync(batch: MessageBatch<unknown>, env: Env, given?
         const permanent = error instanceof ActionFailure && error.kind !== "transient";
         if (!permanent && message.attempts < MAX_STEP_ATTEMPTS) {
           const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, error instanceof ActionFailure ? (error.details.retryAfterMs ?? null) : null, Math.random());
-          log("nightly_check", { runId: body.runId, step: body.kind, outcome: "retry", attempt: message.attempts, delaySeconds, error: text }, "warn");
+          log("nightly_check", { runId: body.runId, stage: body.kind, outcome: "retry", attempt: message.attempts, delaySeconds, error: text }, "warn");
           message.retry({ delaySeconds });
           return;
         }
         // A cleanup that keeps failing is logged, not a run's failure: its run has ended already.
-        if (body.kind === "cleanup") log("nightly_check", { runId: body.runId, step: "cleanup", outcome: "gave_up", error: text }, "error");
+        if (body.kind === "cleanup") log("nightly_check", { runId: body.runId, stage: "cleanup", outcome: "gave_up", error: text }, "error");
         else await failRun(deps, body.runId, `${body.kind} step failed: ${text}`);
         message.ack();
       }

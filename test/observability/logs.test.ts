@@ -2,6 +2,7 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { createCrmContact, HUBSPOT_TOKEN, MAILCHIMP_KEY, resetSandbox, setFaults } from "../support/sandbox";
+import { log } from "../../src/observability/log";
 import { contactCreated, deliver } from "../support/messages";
 import { HUBSPOT_SECRET, hubspotEvent, MAILCHIMP_SECRET, signedHubSpot } from "../support/webhooks";
 
@@ -63,4 +64,9 @@ it("logs each step of a delivery as one JSON line with its ids, outcome and dura
   for (const secret of [HUBSPOT_TOKEN, MAILCHIMP_KEY, HUBSPOT_SECRET, MAILCHIMP_SECRET, btoa(`syncwire:${MAILCHIMP_KEY}`)]) {
     expect(everything).not.toContain(secret);
   }
+});
+
+it("keeps a line's own time, level and step whatever fields a caller passes", () => {
+  log("nightly_check", { step: "cleanup", level: "debug", time: "yesterday", stage: "cleanup" }, "warn");
+  expect(lines.at(-1)).toEqual({ time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), level: "warn", step: "nightly_check", stage: "cleanup" });
 });
