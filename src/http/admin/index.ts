@@ -13,6 +13,7 @@ import { registerAudit } from "./audit";
 import { registerConflicts } from "./conflicts";
 import { registerDeadLetters } from "./dead-letters";
 import { registerEvents } from "./events";
+import { registerFindings } from "./findings";
 import { registerMetrics } from "./metrics";
 import { registerSyncRuns } from "./sync-runs";
 import { invalidRequestHook } from "./responses";
@@ -44,7 +45,7 @@ base.onError((error) => {
   throw error;
 });
 
-export const api = registerMetrics(registerAudit(registerDeadLetters(registerSyncRuns(registerEvents(registerConflicts(base))))));
+export const api = registerFindings(registerMetrics(registerAudit(registerDeadLetters(registerSyncRuns(registerEvents(registerConflicts(base)))))));
 
 /**
  * The OpenAPI 3.1 document of the /api routes, paths as served (`/api/conflicts`).
