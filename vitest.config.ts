@@ -38,7 +38,7 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["test/**/*.test.ts"],
-            exclude: ["test/e2e/**"],
+            exclude: ["test/e2e/**", "test/browser/**"],
             setupFiles: ["./test/setup.ts"],
             // The worker logs a JSON line per step; show them only for failing tests.
             silent: "passed-only",

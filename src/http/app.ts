@@ -11,6 +11,7 @@ import { prometheusText } from "../observability/prometheus";
 import { database } from "../pipeline/ledger";
 import { api, openApiDocument } from "./admin";
 import { dashboard } from "./dashboard";
+import { docs } from "./docs";
 import { requireAdmin } from "./admin/auth";
 import type { AppEnv } from "./app-env";
 import { health } from "./health";
@@ -23,6 +24,7 @@ let openApi: ReturnType<typeof openApiDocument> | null = null;
 export const app = new Hono<AppEnv>()
   .route("/health", health)
   .get("/openapi.json", (c) => c.json((openApi ??= openApiDocument())))
+  .route("/docs", docs)
   // Prometheus scrapes this with the admin token (`authorization` in its scrape config).
   .get("/metrics", requireAdmin, async (c) => c.body(prometheusText(await readMetrics(database(c.env.DB), Date.now())), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }))
   .route("/webhooks", webhooks)

@@ -26,9 +26,10 @@ export function recordRequests(page: Page): string[] {
 /** The requests that left the worker's origin (data: and blob: URLs never leave the page). */
 export const outside = (urls: string[], origin: string): string[] => urls.filter((u) => !u.startsWith(`${origin}/`) && !/^(data|blob|about):/.test(u));
 
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** A PNG of the page under test-results/ (ignored by git); the whole page unless `fullPage` is false. */
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<string> {
   await mkdir(RESULTS_DIR, { recursive: true });
   const path = join(RESULTS_DIR, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage });
   return path;
 }

@@ -4,11 +4,10 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { AUDIT_CONNECTORS, AUDIT_OUTCOMES, listAudit } from "../../audit/queries";
-import { MAX_PAGE_SIZE } from "../../db/paging";
 import { database } from "../../pipeline/ledger";
 import type { AppEnv } from "../app-env";
 import { EventAuditRow } from "./events";
-import { apiError, COMMON_ERRORS, errorSpec } from "./responses";
+import { apiError, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
 
 const EVENT_ID = "evt_5a5b5c5d5e5f60616263646566676869";
 
@@ -44,8 +43,7 @@ export const ListAuditQuery = z.object({
     .datetime({ offset: true })
     .optional()
     .openapi({ description: "ISO 8601 date-time, in UTC (`Z`) or with an offset: only calls made at or after it.", example: "2026-05-01T09:00:00Z" }),
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().openapi({ description: `Page size, 1 to ${MAX_PAGE_SIZE}; default 50.`, example: 50 }),
-  cursor: z.string().min(1).max(500).optional().openapi({ description: "`nextCursor` of the previous page." }),
+  ...PAGE_QUERY,
 });
 
 export const AuditPage = z

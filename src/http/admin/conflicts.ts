@@ -4,14 +4,13 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { redactorFor } from "../../connectors";
-import { MAX_PAGE_SIZE } from "../../db/paging";
 import { listConflicts, resolveConflict } from "../../entities/conflicts";
 import { log } from "../../observability/log";
 import { database } from "../../pipeline/ledger";
 import { r2PayloadStore } from "../../pipeline/payloads";
 import type { AppEnv } from "../app-env";
 import { operatorConfig } from "./auth";
-import { apiError, COMMON_ERRORS, errorSpec } from "./responses";
+import { apiError, BODY_ERRORS, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
 
 const Side = z.enum(["crm", "email"]);
 
@@ -50,8 +49,7 @@ export const Conflict = z
 
 export const ListConflictsQuery = z.object({
   status: z.enum(["open", "resolved"]).optional().openapi({ description: "Only conflicts in this state; all when absent.", example: "open" }),
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().openapi({ description: `Page size, 1 to ${MAX_PAGE_SIZE}; default 50.`, example: 50 }),
-  cursor: z.string().min(1).max(500).optional().openapi({ description: "`nextCursor` of the previous page." }),
+  ...PAGE_QUERY,
 });
 
 export const ConflictPage = z
@@ -118,11 +116,11 @@ export const resolveConflictRoute = createRoute({
         },
       },
     },
-    400: errorSpec("The body is not JSON, or `choose` / `by` is invalid.", "invalid_request", 'choose: Invalid option: expected one of "crm"|"email"'),
+    // One example, not badBody's two: test/http/conflicts.test.ts pins a single `example` here.
+    400: errorSpec("The body is not JSON (`malformed_body`), or `choose` / `by` is invalid (`invalid_request`).", "invalid_request", 'choose: Invalid option: expected one of "crm"|"email"'),
     404: errorSpec("No conflict has this id.", "not_found", "no conflict cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f"),
     409: errorSpec("The conflict was already resolved.", "conflict", "conflict cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f was already resolved: crm was chosen"),
-    413: errorSpec("The body is over 64 KiB.", "payload_too_large", "the body is over 65536 bytes"),
-    415: errorSpec("The body is not `application/json`.", "unsupported_media_type", "send the body as application/json"),
+    ...BODY_ERRORS,
     ...COMMON_ERRORS,
   },
 });

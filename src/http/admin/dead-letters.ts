@@ -4,7 +4,6 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { redactorFor } from "../../connectors";
-import { MAX_PAGE_SIZE } from "../../db/paging";
 import { log } from "../../observability/log";
 import { listDeadLetters } from "../../pipeline/dead-letter-queries";
 import { replayDeadLetters } from "../../pipeline/dead-letters";
@@ -12,7 +11,7 @@ import { database } from "../../pipeline/ledger";
 import { r2PayloadStore } from "../../pipeline/payloads";
 import type { AppEnv } from "../app-env";
 import { operatorConfig } from "./auth";
-import { apiError, COMMON_ERRORS, errorSpec } from "./responses";
+import { apiError, badBody, BODY_ERRORS, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
 
 /** The most dead letters one replay request may name. */
 export const MAX_REPLAY_IDS = 100;
@@ -45,11 +44,10 @@ export const DeadLetter = z
 
 export const ListDeadLettersQuery = z.object({
   status: z.enum(["open", "replayed"]).optional().openapi({ description: "`open`: not replayed yet; all when absent.", example: "open" }),
-  source: z.enum(["hubspot", "mailchimp", "shopify", "syncwire", "unknown"]).optional().openapi({ description: "The event's source (`unknown`: a queue message that could not be read as an event)." }),
-  action: z.string().min(1).max(200).optional().openapi({ description: "The action that died, e.g. `stripe.invoice`." }),
-  eventId: z.string().min(1).max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().openapi({ description: `Page size, 1 to ${MAX_PAGE_SIZE}; default 50.`, example: 50 }),
-  cursor: z.string().min(1).max(500).optional().openapi({ description: "`nextCursor` of the previous page." }),
+  source: z.enum(["hubspot", "mailchimp", "shopify", "syncwire", "unknown"]).optional().openapi({ description: "The event's source (`unknown`: a queue message that could not be read as an event).", example: "shopify" }),
+  action: z.string().min(1).max(200).optional().openapi({ description: "The action that died, e.g. `stripe.invoice`.", example: LETTER_EXAMPLE.action }),
+  eventId: z.string().min(1).max(200).optional().openapi({ description: "Only the letters of this event.", example: LETTER_EXAMPLE.eventId }),
+  ...PAGE_QUERY,
 });
 
 export const DeadLetterPage = z
@@ -101,9 +99,8 @@ export const replayDeadLettersRoute = createRoute({
       description: "The replays are on the queue.",
       content: { "application/json": { schema: ReplayDeadLettersAccepted, example: { queued: 1, eventIds: [LETTER_EXAMPLE.eventId], skipped: [], more: false } } },
     },
-    400: errorSpec("Neither `ids` (1 to 100) nor `all: true`.", "invalid_request", "ids: Too big: expected array to have <=100 items"),
-    413: errorSpec("The body is over 64 KiB.", "payload_too_large", "the body is over 65536 bytes"),
-    415: errorSpec("The body is not `application/json`.", "unsupported_media_type", "send the body as application/json"),
+    400: badBody("The body is not JSON, or neither `ids` (1 to 100) nor `all: true`.", "ids: Too big: expected array to have <=100 items"),
+    ...BODY_ERRORS,
     ...COMMON_ERRORS,
   },
 });

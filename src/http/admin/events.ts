@@ -4,7 +4,6 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { redactorFor } from "../../connectors";
-import { MAX_PAGE_SIZE } from "../../db/paging";
 import { actions } from "../../db/schema";
 import { EVENT_SOURCES } from "../../ingest/event";
 import { log } from "../../observability/log";
@@ -14,7 +13,7 @@ import { database } from "../../pipeline/ledger";
 import { r2PayloadStore } from "../../pipeline/payloads";
 import type { AppEnv } from "../app-env";
 import { operatorConfig } from "./auth";
-import { apiError, COMMON_ERRORS, errorSpec } from "./responses";
+import { apiError, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
 
 const ActionState = z.enum(actions.state.enumValues);
 const EVENT_ID = "evt_0f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -48,8 +47,7 @@ export const EventSummary = z
 export const ListEventsQuery = z.object({
   source: z.enum(EVENT_SOURCES).optional().openapi({ description: "Only events from this source; all when absent.", example: "hubspot" }),
   status: z.enum(EVENT_STATUSES).optional().openapi({ description: "Only events in this state; all when absent.", example: "dead" }),
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().openapi({ description: `Page size, 1 to ${MAX_PAGE_SIZE}; default 50.`, example: 50 }),
-  cursor: z.string().min(1).max(500).optional().openapi({ description: "`nextCursor` of the previous page." }),
+  ...PAGE_QUERY,
 });
 
 export const EventPage = z

@@ -4,22 +4,15 @@
  * src/reconcile, map.
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { MAX_PAGE_SIZE } from "../../db/paging";
 import { database } from "../../pipeline/ledger";
 import { listAlerts, listMismatches } from "../../reconcile/queries";
 import { getRun, toSyncRun } from "../../reconcile/runs";
 import type { AppEnv } from "../app-env";
-import { apiError, COMMON_ERRORS, errorSpec } from "./responses";
+import { apiError, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
 import { SyncRun } from "./sync-runs";
 
 const SECURITY = [{ adminToken: [] }];
 const RUN_ID = "run_0b6f3f1e-8d3c-4e0a-9f5b-3c2d1e0f9a8b";
-const CURSOR_EXAMPLE = "eyJ0IjoxNzc3Njg3MjQxMDAwLCJpZCI6Im1tXzEifQ";
-
-const Paging = {
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().openapi({ description: `Page size, 1 to ${MAX_PAGE_SIZE}; default 50.`, example: 50 }),
-  cursor: z.string().min(1).max(500).optional().openapi({ description: "`nextCursor` of the previous page.", example: CURSOR_EXAMPLE }),
-};
 const nextCursor = z.string().nullable().openapi({ description: "Pass as `cursor` for the next page; null on the last page." });
 const RunParams = z.object({ id: z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" }, example: RUN_ID }) });
 
@@ -97,7 +90,7 @@ export const listMismatchesRoute = createRoute({
     params: RunParams,
     query: z.object({
       kind: z.enum(["missing_in_email", "missing_in_crm", "email_differs", "names_differ", "subscription_differs"]).optional().openapi({ description: "Only this kind.", example: "names_differ" }),
-      ...Paging,
+      ...PAGE_QUERY,
     }),
   },
   responses: {
@@ -118,7 +111,7 @@ export const listAlertsRoute = createRoute({
   summary: "Alerts raised, newest first",
   description: "Every alert recorded, whether or not ALERT_WEBHOOK_URL is set, with its delivery.",
   security: SECURITY,
-  request: { query: z.object(Paging) },
+  request: { query: z.object(PAGE_QUERY) },
   responses: {
     200: {
       description: "A page of alerts.",

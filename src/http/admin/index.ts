@@ -65,7 +65,7 @@ export function openApiDocument() {
     info: {
       title: "Syncwire API",
       version: "0.1.0",
-      description: "The webhooks (each verified by its provider's signature), `/health` and this document are public; `/api/*` and `/metrics` need `Authorization: Bearer <ADMIN_TOKEN>`.",
+      description: "The webhooks (each verified by its provider's signature), `/health` and this document are public; `/api/*`, `/metrics` and `/dashboard` need `Authorization: Bearer <ADMIN_TOKEN>` (the dashboard also takes it from its sign-in form's session cookie). The interactive reference is at `/docs`.",
     },
     tags: [
       { name: "webhooks", description: "What the providers send: verified, then on the queue before the answer" },

@@ -5,6 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../../db/paging";
 import { statusOf, type ErrorCode } from "../../errors";
 
 export const ErrorBody = z
@@ -24,6 +25,44 @@ export function errorSpec(description: string, code: ErrorCode, message: string)
     content: { "application/json": { schema: ErrorBody, example: { error: { code, message } } } },
   } as const;
 }
+
+/**
+ * An error response a route answers with more than one code of that status (a webhook's 401: no
+ * signature, or a wrong one): one named example per code, so the document shows each.
+ */
+export function errorSpecOf(description: string, examples: Partial<Record<ErrorCode, string>>) {
+  const named = Object.entries(examples).map(([code, message]) => [code, { summary: code, value: { error: { code, message } } }] as const);
+  return { description, content: { "application/json": { schema: ErrorBody, examples: Object.fromEntries(named) } } } as const;
+}
+
+/** Every /api route that takes a JSON body answers these besides its own. */
+export const BODY_ERRORS = {
+  413: errorSpec("The body is over 64 KiB.", "payload_too_large", "the body is over 65536 bytes"),
+  415: errorSpec("The body is not `application/json`.", "unsupported_media_type", "send the body as application/json"),
+} as const;
+
+/** A 400 of a route with a JSON body: not JSON at all, or JSON the schema refuses (`invalid`). */
+export const badBody = (description: string, invalid: string) => errorSpecOf(description, { malformed_body: "the body is not valid JSON", invalid_request: invalid });
+
+/**
+ * The paging parameters of every list, with examples: the cursor is one the API issues (any list
+ * decodes it, so "Test request" with it answers a page, not a 400).
+ */
+export const PAGE_QUERY = {
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PAGE_SIZE)
+    .optional()
+    .openapi({ description: `Page size, 1 to ${MAX_PAGE_SIZE}; default ${DEFAULT_PAGE_SIZE}.`, example: DEFAULT_PAGE_SIZE }),
+  cursor: z
+    .string()
+    .min(1)
+    .max(500)
+    .optional()
+    .openapi({ description: "`nextCursor` of the previous page.", example: encodeCursor({ t: Date.UTC(2026, 4, 1, 9), id: "evt_0f1e2d3c4b5a69788796a5b4c3d2e1f0" }) }),
+};
 
 /** Every /api route may answer these. */
 export const COMMON_ERRORS = {

@@ -4,13 +4,12 @@
  */
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { getConfig } from "../../config";
-import { MAX_PAGE_SIZE } from "../../db/paging";
 import { log } from "../../observability/log";
 import { database } from "../../pipeline/ledger";
 import { listRuns, toSyncRun } from "../../reconcile/runs";
 import { startSyncRun } from "../../reconcile/start";
 import type { AppEnv } from "../app-env";
-import { apiError, COMMON_ERRORS, errorSpec } from "./responses";
+import { apiError, badBody, BODY_ERRORS, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
 
 const RUN_EXAMPLE = {
   id: "run_0b6f3f1e-8d3c-4e0a-9f5b-3c2d1e0f9a8b",
@@ -45,8 +44,7 @@ export const SyncRun = z
   .openapi("SyncRun", { example: RUN_EXAMPLE });
 
 export const ListSyncRunsQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().openapi({ description: `Page size, 1 to ${MAX_PAGE_SIZE}; default 50.`, example: 20 }),
-  cursor: z.string().min(1).max(500).optional().openapi({ description: "`nextCursor` of the previous page." }),
+  ...PAGE_QUERY,
 });
 
 export const SyncRunPage = z
@@ -81,8 +79,9 @@ export const startSyncRunRoute = createRoute({
   request: { body: { required: false, content: { "application/json": { schema: StartSyncRunBody, example: { dryRun: true } } } } },
   responses: {
     202: { description: "The run started.", content: { "application/json": { schema: z.object({ id: z.string() }).openapi("SyncRunStarted"), example: { id: RUN_EXAMPLE.id } } } },
-    400: errorSpec("The body is not JSON, or `dryRun` is not a boolean.", "invalid_request", "dryRun: Invalid input: expected boolean, received string"),
-    409: errorSpec("A run is in progress: one runs at a time.", "conflict", "sync run run_0b6f3f1e-8d3c-4e0a-9f5b-3c2d1e0f9a8b is in progress"),
+    400: badBody("The body is not JSON, or `dryRun` is not a boolean.", "dryRun: Invalid input: expected boolean, received string"),
+    409: errorSpec("A run is in progress: one runs at a time.", "conflict", "sync run run_0b6f3f1e-8d3c-4e0a-9f5b-3c2d1e0f9a8b is in progress (2026-05-02T02:00:00.000Z)"),
+    ...BODY_ERRORS,
     ...COMMON_ERRORS,
   },
 });
