@@ -270,7 +270,8 @@ describe("OpenAPI document", () => {
     for (const op of [list, resolve]) {
       expect(op?.security).toEqual([{ adminToken: [] }]);
       for (const response of Object.values(op?.responses ?? {})) {
-        expect((response as { content: Record<string, { example?: unknown }> }).content["application/json"]?.example).toBeDefined();
+        const json = (response as { content: Record<string, { example?: unknown; examples?: object }> }).content["application/json"];
+        expect(json?.example ?? json?.examples).toBeDefined();
       }
     }
     expect(doc.components?.securitySchemes?.adminToken).toMatchObject({ type: "http", scheme: "bearer" });

@@ -272,7 +272,7 @@ describe("OpenAPI document", () => {
     const statuses = (op: { responses?: object } | undefined) => Object.keys(op?.responses ?? {}).sort();
     expect(statuses(doc.paths?.["/api/events"]?.get)).toEqual(["200", "400", "401", "503"]);
     expect(statuses(doc.paths?.["/api/events/{id}"]?.get)).toEqual(["200", "401", "404", "503"]);
-    expect(statuses(doc.paths?.["/api/events/{id}/replay"]?.post)).toEqual(["202", "400", "401", "404", "409", "503"]);
+    expect(statuses(doc.paths?.["/api/events/{id}/replay"]?.post)).toEqual(["202", "400", "401", "404", "409", "413", "503"]);
     expect(doc.paths?.["/api/events/{id}/replay"]?.post?.security).toEqual([{ adminToken: [] }]);
     expect(doc.components?.schemas).toHaveProperty("EventDetail");
   });

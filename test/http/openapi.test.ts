@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { statusOf, type ErrorCode } from "../../src/errors";
 import { app } from "../../src/http/app";
-import { callWorker } from "./admin-support";
+import { ADMIN_TOKEN, callWorker } from "./admin-support";
 
 type Schema = { $ref?: string; example?: unknown; examples?: unknown[] };
 type Media = { schema?: Schema; example?: unknown; examples?: Record<string, { value?: unknown }> };
@@ -32,7 +32,7 @@ describe("GET /openapi.json", () => {
     }
   });
 
-  it("every operation it lists, but the public ones, refuses a call without the admin token, and declares 401", async () => {
+  it("every operation it lists, but the public ones, refuses a call without the admin token, with a wrong or a near-miss one, and declares 401", async () => {
     const doc = (await (await callWorker("/openapi.json", { token: null })).json()) as Doc;
     let operations = 0;
     for (const [path, methods] of Object.entries(doc.paths)) {
@@ -43,9 +43,12 @@ describe("GET /openapi.json", () => {
         }
         operations++;
         const concrete = path.replace(/\{[^}]+\}/g, "x");
-        const res = await callWorker(concrete, { method: method.toUpperCase(), token: null, ...(method === "get" ? {} : { json: {} }) });
-        expect(res.status, `${method.toUpperCase()} ${path}`).toBe(401);
-        expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
+        // No token, a wrong one, and the right one one character off either way.
+        for (const token of [null, "not-the-admin-token", `${ADMIN_TOKEN}x`, ADMIN_TOKEN.slice(0, -1)]) {
+          const res = await callWorker(concrete, { method: method.toUpperCase(), token, ...(method === "get" ? {} : { json: {} }) });
+          expect(res.status, `${method.toUpperCase()} ${path} with ${token}`).toBe(401);
+          expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
+        }
         expect(Object.keys(operation.responses)).toContain("401");
         expect(operation.security).toEqual([{ adminToken: [] }]);
       }

@@ -10,7 +10,7 @@ import { database } from "../../pipeline/ledger";
 import { r2PayloadStore } from "../../pipeline/payloads";
 import type { AppEnv } from "../app-env";
 import { operatorConfig } from "./auth";
-import { apiError, BODY_ERRORS, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
+import { apiError, badBody, BODY_ERRORS, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
 
 const Side = z.enum(["crm", "email"]);
 
@@ -117,7 +117,7 @@ export const resolveConflictRoute = createRoute({
       },
     },
     // One example, not badBody's two: test/http/conflicts.test.ts pins a single `example` here.
-    400: errorSpec("The body is not JSON (`malformed_body`), or `choose` / `by` is invalid (`invalid_request`).", "invalid_request", 'choose: Invalid option: expected one of "crm"|"email"'),
+    400: badBody("The body is not JSON (`malformed_body`), or `choose` / `by` is invalid (`invalid_request`).", 'choose: Invalid option: expected one of "crm"|"email"'),
     404: errorSpec("No conflict has this id.", "not_found", "no conflict cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f"),
     409: errorSpec("The conflict was already resolved.", "conflict", "conflict cf_5d0c6a0e-3f9a-4c2b-9e1d-2a7b8c9d0e1f was already resolved: crm was chosen"),
     ...BODY_ERRORS,

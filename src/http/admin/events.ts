@@ -13,7 +13,7 @@ import { database } from "../../pipeline/ledger";
 import { r2PayloadStore } from "../../pipeline/payloads";
 import type { AppEnv } from "../app-env";
 import { operatorConfig } from "./auth";
-import { apiError, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
+import { apiError, BODY_ERRORS, COMMON_ERRORS, errorSpec, PAGE_QUERY } from "./responses";
 
 const ActionState = z.enum(actions.state.enumValues);
 const EVENT_ID = "evt_0f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -198,6 +198,8 @@ export const replayEventRoute = createRoute({
     400: errorSpec("A bad `all`.", "invalid_request", 'all: Invalid option: expected one of "true"|"false"'),
     404: errorSpec("No event has this id.", "not_found", `no event ${EVENT_ID}`),
     409: errorSpec("Nothing to replay: no action failed or died (with `all`: none finished). Nothing was queued.", "conflict", `event ${EVENT_ID} has nothing to replay: crm.read is done; ?all=true runs it again`),
+    // The route takes no body, but the /api body limit answers one over 64 KiB before it.
+    413: BODY_ERRORS[413],
     ...COMMON_ERRORS,
   },
 });
