@@ -379,7 +379,7 @@ export async function runEndToEnd(meteredScriptPath: string, settings: EndToEndS
     OUTBOUND_CONCURRENCY: String(settings.outboundConcurrency),
     BULK_CALLS: String(settings.bulkCalls),
   };
-  const worker = await startLocalWorker({ vars, scriptPath: meteredScriptPath });
+  const worker = await startLocalWorker({ vars, scriptPath: meteredScriptPath, assets: false });
   const closeWorker = track(() => worker.close());
   try {
     if (settings.mailchimpLatencyMs > 0) await setFaults(fakes.mailchimp.url, { latencyMs: settings.mailchimpLatencyMs });

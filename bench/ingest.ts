@@ -309,7 +309,7 @@ export async function runIngest(scriptPath: string, settings: IngestSettings, fi
   const enqueueServer = await startEnqueueWorker();
   // Fakes are served so an unexpected outbound call is answered and counted, not hung.
   const fakes = await startVendorFakes(0, () => 0);
-  const worker = await startLocalWorker({ vars: workerVars(fakes.hubspot.url, fakes.mailchimp.url), scriptPath });
+  const worker = await startLocalWorker({ vars: workerVars(fakes.hubspot.url, fakes.mailchimp.url), scriptPath, assets: false });
   const closeWorker = track(() => worker.close());
   try {
     const bare: Target = { url: bareServer.url, settle: async () => undefined };

@@ -152,7 +152,7 @@ export async function runOrders(meteredScriptPath: string, settings: OrdersSetti
   const fakes = await startOrderFakes(SAVED_STRIPE_KEYS);
   const logs: string[] = [];
   const vars = { ...orderWorkerVars({ salesforce: fakes.salesforce.url, postmark: fakes.postmark.url, stripe: fakes.stripe.url }), STRIPE_RATE_LIMIT: settings.stripeRateLimit, STRIPE_ENDPOINT_RATE_LIMIT: settings.stripeRateLimit };
-  const worker = await startLocalWorker({ vars, scriptPath: meteredScriptPath, logs });
+  const worker = await startLocalWorker({ vars, scriptPath: meteredScriptPath, logs, assets: false });
   const closeWorker = track(() => worker.close());
   try {
     await (await fetch(`${worker.url}/health`)).arrayBuffer();

@@ -79,7 +79,7 @@ async function runOnce(worker: LocalWorker, deadline: number): Promise<RunFigure
 }
 
 export async function runReconcile(meteredScriptPath: string, settings: ReconcileSettings): Promise<ReconcileResult> {
-  const worker = await startLocalWorker({ vars: { SANDBOX: "true", ADMIN_TOKEN: ADMIN }, scriptPath: meteredScriptPath });
+  const worker = await startLocalWorker({ vars: { SANDBOX: "true", ADMIN_TOKEN: ADMIN }, scriptPath: meteredScriptPath, assets: false });
   const close = track(() => worker.close());
   try {
     const deadline = performance.now() + settings.timeoutMs;

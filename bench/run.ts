@@ -25,6 +25,11 @@
  * API timed by the run itself, its repairs through the events queue, and the next run, which
  * must find nothing. About 30 s, most of it the next run waiting for HubSpot's window.
  *
+ * The worker is served without wrangler.toml's static assets (the /docs script): Miniflare would
+ * put its asset router in front of every request on workerd's one thread, which cut ingest to
+ * 0.36x the minimal enqueue worker here; in production Cloudflare matches assets outside the
+ * worker, and a webhook never matches one.
+ *
  * BENCH_QUICK=1 runs every phase reduced, as a smoke test (about a minute): 2 s ingest passes,
  * 400 contacts end to end, 150 on the one-call path (still past HubSpot's first window), 200 orders,
  * 1,000 contacts in the nightly check. Its

@@ -264,7 +264,9 @@ export const syncMismatches = sqliteTable(
     repairEventId: text("repair_event_id"),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("sync_mismatches_run").on(t.runId, t.id)],
+  // By id for the run's own steps; by (created_at, id) for the API's and the dashboard's pages,
+  // which would otherwise sort the whole run for every page.
+  (t) => [index("sync_mismatches_run").on(t.runId, t.id), index("sync_mismatches_run_created").on(t.runId, t.createdAt, t.id)],
 );
 
 /** Alerts raised (CONTRACT 4.9), each at most once per run and kind (`dedupe`), delivered to ALERT_WEBHOOK_URL when one is set. */

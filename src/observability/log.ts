@@ -42,7 +42,7 @@ export function log(step: LogStep, fields: LogFields = {}, level: "info" | "warn
   const line: Record<string, unknown> = { time: new Date().toISOString(), level, step };
   for (const [key, value] of Object.entries(fields)) {
     // A field never replaces the line's own time, level or step: the jq recipes select on them.
-    if (value !== undefined && !SECRET_LIKE.test(key) && !(key in line)) line[key] = value;
+    if (value !== undefined && !SECRET_LIKE.test(key) && !Object.hasOwn(line, key)) line[key] = value;
   }
   const text = JSON.stringify(line);
   if (level === "error") console.error(text);

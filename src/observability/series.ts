@@ -32,13 +32,15 @@ export interface Series {
 export async function readSeries(db: Db, now: number, range: Range): Promise<Series> {
   const { minutes, bucketMinutes } = RANGES[range];
   const count = minutes / bucketMinutes;
-  // Buckets end with the current minute, so the last point fills as traffic arrives.
+  // Buckets start on multiples of their size (:00 and :30 for half hours), so a point keeps its
+  // place between reloads; the last one holds the current minute and fills as traffic arrives.
   const last = Math.floor(now / 60_000);
-  const first = last - count * bucketMinutes + 1;
+  const first = Math.floor(last / bucketMinutes) * bucketMinutes - (count - 1) * bucketMinutes;
   const sums = BUCKET_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(", ");
   const { results } = await db.$client
     .prepare(
-      `SELECT connector, (minute - ?1) / ?2 AS bucket, sum(calls) AS calls, sum(errors) AS errors, ${sums}
+      // D1 binds a JS number as REAL, so the division is cast back to a whole bucket number.
+      `SELECT connector, CAST((minute - ?1) / ?2 AS INTEGER) AS bucket, sum(calls) AS calls, sum(errors) AS errors, ${sums}
        FROM metrics_minutes WHERE minute >= ?1 AND minute <= ?3 GROUP BY connector, bucket`,
     )
     .bind(first, bucketMinutes, last)

@@ -30,7 +30,6 @@ describe("GET /docs in Chromium", () => {
     });
     const res = await page.goto(`${worker.url}/docs`);
     expect(res?.status()).toBe(200);
-    // Scalar fetched /openapi.json and drew its operations.
     // Scalar fetched /openapi.json and drew it: every tag as a sidebar group, the first one open.
     await page.getByText("HubSpot webhook (a batch of up to 100 events)").first().waitFor({ timeout: 30_000 });
     const sidebar = await page.locator("body").innerText();

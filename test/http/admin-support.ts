@@ -11,6 +11,8 @@ export interface Call {
   json?: unknown;
   body?: string;
   headers?: Record<string, string>;
+  /** "manual" to see a redirect itself: the worker's fetch follows one by default. */
+  redirect?: "follow" | "manual";
 }
 
 export function adminRequest(path: string, call: Call = {}): Request {
@@ -22,7 +24,7 @@ export function adminRequest(path: string, call: Call = {}): Request {
     body = JSON.stringify(call.json);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  return new Request(`${ORIGIN}${path}`, { method: call.method ?? (body === undefined ? "GET" : "POST"), headers, ...(body === undefined ? {} : { body }) });
+  return new Request(`${ORIGIN}${path}`, { method: call.method ?? (body === undefined ? "GET" : "POST"), headers, redirect: call.redirect ?? "follow", ...(body === undefined ? {} : { body }) });
 }
 
 /** Through the worker's own fetch handler, with the real bindings. */

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, callWorker, seedConflicts } from "./admin-support";
+import { ADMIN_TOKEN, callWith, callWorker, seedConflicts } from "./admin-support";
 import { clearEventTables, seedAudit, seedEvents } from "./events-support";
 
 const T0 = Date.now() - 10 * 60_000;
@@ -61,6 +61,56 @@ describe("the dashboard's token", () => {
   });
 });
 
+describe("signing in (POST /dashboard/session)", () => {
+  const form = (token: string, accept = browser) => ({ method: "POST", token: null, redirect: "manual" as const, body: new URLSearchParams({ token }).toString(), headers: { ...accept, "content-type": "application/x-www-form-urlencoded" } });
+
+  it("the form posts the token (never a GET, so never in a URL)", async () => {
+    const html = await (await callWorker("/dashboard", { token: null, headers: browser })).text();
+    expect(html).toMatch(/<form[^>]+method="post"[^>]+action="\/dashboard\/session"/);
+  });
+
+  it("sets the session cookie scoped to /dashboard and goes back to the page", async () => {
+    const res = await callWorker("/dashboard/session", form(ADMIN_TOKEN));
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/dashboard");
+    const cookie = res.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(new RegExp(`^syncwire_admin=${encodeURIComponent(ADMIN_TOKEN)};`));
+    expect(cookie).toContain("Path=/dashboard");
+    expect(cookie).toContain("SameSite=Strict");
+    // https here (the test origin), so Secure; a session cookie (no Max-Age, no Expires).
+    expect(cookie).toContain("Secure");
+    expect(cookie).not.toMatch(/Max-Age|Expires/i);
+    // The cookie it set lets the page through.
+    expect((await callWorker("/dashboard", { token: null, headers: { cookie: cookie.split(";")[0]! } })).status).toBe(200);
+  });
+
+  it("answers a wrong token with the form again (401), a script with the error shape, and a huge body with 413", async () => {
+    const wrong = await callWorker("/dashboard/session", form(`${ADMIN_TOKEN}x`));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("set-cookie")).toBeNull();
+    expect(await wrong.text()).toContain("That is not the admin token.");
+    const script = await callWorker("/dashboard/session", form("nope", { accept: "application/json" }));
+    expect(script.status).toBe(401);
+    expect(((await script.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
+    const notForm = await callWorker("/dashboard/session", { method: "POST", token: null, json: { token: ADMIN_TOKEN } });
+    expect(notForm.status).toBe(401);
+    const huge = await callWorker("/dashboard/session", form("x".repeat(10_000)));
+    expect(huge.status).toBe(413);
+  });
+});
+
+describe("when Syncwire cannot read its state", () => {
+  it("shows a person a page saying so (503), and gives a script the error shape", async () => {
+    const broken = { SANDBOX: "false", ADMIN_TOKEN: "short" } as unknown as Partial<Env>;
+    const page = await callWith(broken, "/dashboard", { headers: browser });
+    expect(page.status).toBe(503);
+    expect(await page.text()).toContain('data-testid="unavailable"');
+    const script = await callWith(broken, "/dashboard");
+    expect(script.status).toBe(503);
+    expect(((await script.json()) as { error: { code: string } }).error.code).toBe("unavailable");
+  });
+});
+
 describe("the pages", () => {
   it("shows what is open: dead letters with a replay button each, conflicts with both values and both buttons", async () => {
     await seedEvents([{ id: "evt_dead", receivedAt: T0, status: "dead" }]);
@@ -107,6 +157,13 @@ describe("the pages", () => {
     expect(html).toContain("names_differ");
     expect(html).toContain("4.2 s");
     expect(html).toContain('href="/dashboard/events/evt_repair_1"');
+  });
+
+  it("answers 400 for a mismatch page's cursor it did not issue", async () => {
+    await env.DB.prepare("INSERT INTO sync_runs (id, trigger, status, dry_run, phase, started_at, updated_at) VALUES ('run_c', 'cron', 'running', 0, 'scan', ?, ?)").bind(T0, T0).run();
+    const res = await callWorker("/dashboard/sync-runs/run_c?cursor=not-ours");
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("not a page of this run");
   });
 
   it("answers 404 for an event or a run that does not exist", async () => {

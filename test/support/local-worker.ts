@@ -49,11 +49,18 @@ export interface LocalWorkerOptions {
   logs?: string[];
   /** Opens workerd's V8 inspector on this port (for a CPU profile of the worker). */
   inspectorPort?: number;
+  /**
+   * Serve wrangler.toml's static assets (default true). Miniflare puts an asset router in front
+   * of the worker for every request, on workerd's one thread; in production Cloudflare does that
+   * lookup outside the worker. The bench turns it off to measure the worker's own paths.
+   */
+  assets?: boolean;
 }
 
 export async function startLocalWorker(options: LocalWorkerOptions): Promise<LocalWorker> {
   const scriptPath = options.scriptPath ?? (await bundleWorker());
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  if (options.assets === false) delete workerOptions.assets;
   const persist = await mkdtemp(join(tmpdir(), "syncwire-"));
   const mf = new Miniflare({
     ...workerOptions,

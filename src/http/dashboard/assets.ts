@@ -2,10 +2,10 @@
  * The dashboard's style and its one script, inlined in every page (the script under the page's
  * CSP nonce): nothing is fetched but the page itself and the admin API.
  *
- * The script keeps the admin token in a session cookie scoped to /dashboard (gone when the
- * browser closes, never sent to /api), and sends it as `Authorization: Bearer` to the admin API
- * for every button: the dashboard acts only through the API a script would use. The API itself
- * takes no cookie, so another site cannot make a browser act on it.
+ * The script reads the admin token from the session cookie the sign-in sets (sign-in.tsx) and
+ * sends it as `Authorization: Bearer` to the admin API for every button: the dashboard acts only
+ * through the API a script would use. The API itself takes no cookie, so another site cannot
+ * make a browser act on it.
  */
 export const TOKEN_COOKIE = "syncwire_admin";
 
@@ -44,7 +44,7 @@ form.login input { width: 100%; padding: .4rem; margin: .5rem 0 .8rem; font: inh
 .range a { margin-right: .5rem; } .range a.on { font-weight: 700; text-decoration: none; color: var(--fg); }
 `;
 
-/** The page script: sign in and out, and the buttons that call the admin API. */
+/** The page script: sign out, and the buttons that call the admin API. */
 export const SCRIPT = `
 (() => {
   const COOKIE = ${JSON.stringify(TOKEN_COOKIE)};
@@ -58,15 +58,6 @@ export const SCRIPT = `
   const flash = sessionStorage.getItem("syncwire.flash");
   if (flash) { sessionStorage.removeItem("syncwire.flash"); say(flash, "ok"); }
 
-  const login = document.getElementById("login");
-  if (login) login.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const value = String(new FormData(login).get("token") || "").trim();
-    const secure = location.protocol === "https:" ? "; Secure" : "";
-    // No Max-Age: a session cookie, gone with the browser session.
-    document.cookie = COOKIE + "=" + encodeURIComponent(value) + "; Path=/dashboard; SameSite=Strict" + secure;
-    location.reload();
-  });
   const signout = document.getElementById("signout");
   if (signout) signout.addEventListener("click", () => {
     document.cookie = COOKIE + "=; Path=/dashboard; Max-Age=0; SameSite=Strict";
@@ -92,7 +83,9 @@ export const SCRIPT = `
         button.disabled = false;
         return;
       }
-      const done = (button.dataset.done || "Done").replace("{queued}", body && "queued" in body ? body.queued : "");
+      let done = (button.dataset.done || "Done").replace("{queued}", body && "queued" in body ? body.queued : "");
+      // A bounded replay-all says when letters remain for the next press.
+      if (body && body.more === true) done += "; more remain: press it again";
       sessionStorage.setItem("syncwire.flash", done);
       location.reload();
     } catch (err) {

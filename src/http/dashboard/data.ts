@@ -62,9 +62,11 @@ export async function readEvent(env: Env, id: string): Promise<EventDetail | nul
   return result.ok ? result.event : null;
 }
 
-export async function readRun(env: Env, id: string, cursor: string | undefined): Promise<{ run: SyncRun; mismatches: Mismatch[]; nextCursor: string | null } | null> {
+/** A run and a page of its mismatches; null when there is no such run, "bad_cursor" for a cursor this page did not issue. */
+export async function readRun(env: Env, id: string, cursor: string | undefined): Promise<{ run: SyncRun; mismatches: Mismatch[]; nextCursor: string | null } | null | "bad_cursor"> {
   const db = database(env.DB);
   const [row, page] = await Promise.all([getRun(db, id), listMismatches(db, id, { limit: SHOWN.mismatches, ...(cursor ? { cursor } : {}) })]);
   if (!row) return null;
-  return { run: toSyncRun(row), mismatches: page.ok ? page.items : [], nextCursor: page.ok ? page.nextCursor : null };
+  if (!page.ok) return "bad_cursor";
+  return { run: toSyncRun(row), mismatches: page.items, nextCursor: page.nextCursor };
 }

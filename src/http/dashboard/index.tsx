@@ -1,24 +1,21 @@
 /**
  * GET /dashboard (CONTRACT 5): server-rendered pages for a person, behind the admin token like
- * the API. A browser cannot send a bearer header on navigation, so the token also comes from a
- * session cookie the sign-in form sets (assets.ts); without either, a browser gets the sign-in
- * form and everything else the 401 error shape. Every button calls the admin API (/api/*).
+ * the API (sign-in.tsx: the header, or the session cookie its form sets). Every button calls the
+ * admin API (/api/*) with the token as a bearer, as a script would.
  */
-import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { Child } from "hono/jsx";
-import { getCookie } from "hono/cookie";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
+import { errorResponse } from "../../errors";
+import { log } from "../../observability/log";
 import { RANGES, type Range } from "../../observability/series";
-import type { AppEnv } from "../app-env";
-import { bearerToken, isAdminToken, operatorConfig, unauthorized } from "../admin/auth";
-import { TOKEN_COOKIE } from "./assets";
 import { readEvent, readOverview, readRun } from "./data";
 import { EventPage, RunPage } from "./details";
 import { Layout } from "./layout";
 import { OverviewPage } from "./overview";
-
-type DashboardEnv = AppEnv & { Variables: { secureHeadersNonce?: string } };
+import { MAX_SIGN_IN_BYTES, requireSignIn, signIn, wantsHtml, type DashboardEnv } from "./sign-in";
 
 // The page runs only its own inline script (by nonce) and talks only to this worker.
 const headers = secureHeaders({
@@ -35,36 +32,14 @@ const headers = secureHeaders({
   referrerPolicy: "no-referrer",
 });
 
-const wantsHtml = (c: Context) => (c.req.header("accept") ?? "").includes("text/html");
-
-const SignIn: MiddlewareHandler<DashboardEnv> = async (c, next) => {
-  const token = operatorConfig(c.env).adminToken;
-  const presented = bearerToken(c.req.header("authorization")) ?? getCookie(c, TOKEN_COOKIE) ?? null;
-  if (presented !== null && token !== null && (await isAdminToken(presented, token))) return next();
-  const message = presented === null ? "send Authorization: Bearer <ADMIN_TOKEN>" : "the bearer token is not the admin token";
-  if (!wantsHtml(c)) return unauthorized(message);
-  const page = (
-    <Layout title="Sign in" nonce={c.get("secureHeadersNonce") ?? ""} signedIn={false}>
-      <form class="login" id="login" data-testid="login">
-        <h2>Sign in</h2>
-        <p class="muted">Enter the deployment's ADMIN_TOKEN. It is kept for this browser session only and sent to nothing but this worker.</p>
-        {presented !== null ? <p class="bad" data-testid="login-error">That is not the admin token.</p> : null}
-        <label>
-          Admin token
-          <input type="password" name="token" autocomplete="current-password" required autofocus />
-        </label>
-        <button type="submit">Sign in</button>
-      </form>
-    </Layout>
-  );
-  return c.html(page, 401, { "WWW-Authenticate": 'Bearer realm="syncwire"', "cache-control": "no-store" });
-};
-
+/** An unknown range is the default one, not an error: the page is for a person following links. */
 const RangeQuery = z.object({ range: z.enum(Object.keys(RANGES) as [Range, ...Range[]]).catch("1h").default("1h") });
 
-const render = (c: Context<DashboardEnv>, title: string, body: Child, status: 200 | 404 = 200) =>
+type Status = 200 | 400 | 404 | 503;
+
+const render = (c: Context<DashboardEnv>, title: string, body: Child, status: Status = 200) =>
   c.html(
-    <Layout title={title} nonce={c.get("secureHeadersNonce") ?? ""} signedIn>
+    <Layout title={title} nonce={c.get("secureHeadersNonce") ?? ""} signedIn={status !== 503}>
       {body}
     </Layout>,
     status,
@@ -73,7 +48,10 @@ const render = (c: Context<DashboardEnv>, title: string, body: Child, status: 20
   );
 
 export const dashboard = new Hono<DashboardEnv>()
-  .use("*", headers, SignIn)
+  .use("*", headers)
+  // Before the sign-in check: this is where the token arrives.
+  .post("/session", bodyLimit({ maxSize: MAX_SIGN_IN_BYTES, onError: () => errorResponse("payload_too_large", `the body is over ${MAX_SIGN_IN_BYTES} bytes`) }), signIn)
+  .use("*", requireSignIn)
   .get("/", async (c) => {
     const { range } = RangeQuery.parse({ range: c.req.query("range") });
     return render(c, "Overview", <OverviewPage data={await readOverview(c.env, Date.now(), range)} />);
@@ -84,5 +62,19 @@ export const dashboard = new Hono<DashboardEnv>()
   })
   .get("/sync-runs/:id", async (c) => {
     const found = await readRun(c.env, c.req.param("id"), c.req.query("cursor"));
+    if (found === "bad_cursor") return render(c, "Bad link", <p class="bad">That is not a page of this run's mismatches.</p>, 400);
     return found ? render(c, `Sync run ${found.run.id}`, <RunPage {...found} />) : render(c, "Not found", <p class="bad">No sync run {c.req.param("id")}.</p>, 404);
+  })
+  .onError((error, c) => {
+    // A person gets a page that says what to do; a script gets the error shape from app.onError.
+    if (!wantsHtml(c)) throw error;
+    log("unhandled_error", { route: c.req.path, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, "error");
+    return render(
+      c,
+      "Unavailable",
+      <p class="bad" data-testid="unavailable">
+        The dashboard could not read Syncwire's state (its database or its configuration). <a href="/health">GET /health</a> says which; try again in a moment.
+      </p>,
+      503,
+    );
   });

@@ -1,0 +1,1 @@
+CREATE INDEX `sync_mismatches_run_created` ON `sync_mismatches` (`run_id`,`created_at`,`id`);
