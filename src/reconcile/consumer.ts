@@ -3,7 +3,9 @@
  * the batch's others. A step that fails for a while (a vendor down, D1 unavailable) is retried
  * on RETRY_SCHEDULE up to MAX_STEP_ATTEMPTS times; then, or at once for a permanent failure
  * (HubSpot refusing the token), the run fails with the reason and its staged records go. A
- * step that found no capacity in a vendor's budget waits, as any work does, without counting.
+ * step that found no capacity in a vendor's budget waits, as any work does, without counting:
+ * failures are counted in the message (a failure sends a fresh copy with `failures` + 1), not by
+ * the queue's attempts, which count the waits too.
  */
 import { isCapacityFailure } from "../budgets/gate";
 import { ActionFailure } from "../connectors/errors";
@@ -63,10 +65,17 @@ export async function consumeSync(batch: MessageBatch<unknown>, env: Env, given?
           return;
         }
         const permanent = error instanceof ActionFailure && error.kind !== "transient";
-        if (!permanent && message.attempts < MAX_STEP_ATTEMPTS) {
-          const delaySeconds = retryDelaySeconds(deps.config.retry, message.attempts, error instanceof ActionFailure ? (error.details.retryAfterMs ?? null) : null, Math.random());
-          log("nightly_check", { runId: body.runId, stage: body.kind, outcome: "retry", attempt: message.attempts, delaySeconds, error: text }, "warn");
-          message.retry({ delaySeconds });
+        const failed = (body.failures ?? 0) + 1;
+        if (!permanent && failed < MAX_STEP_ATTEMPTS) {
+          const delaySeconds = retryDelaySeconds(deps.config.retry, failed, error instanceof ActionFailure ? (error.details.retryAfterMs ?? null) : null, Math.random());
+          log("nightly_check", { runId: body.runId, stage: body.kind, outcome: "retry", attempt: failed, delaySeconds, error: text }, "warn");
+          try {
+            await deps.queue.send({ ...body, failures: failed }, { contentType: "json", delaySeconds });
+            message.ack();
+          } catch {
+            // The queue refused the copy: the message itself comes back (its failure uncounted).
+            message.retry({ delaySeconds });
+          }
           return;
         }
         // A cleanup that keeps failing is logged, not a run's failure: its run has ended already.

@@ -6,15 +6,21 @@
  */
 import { z } from "zod";
 
+/**
+ * How many times this step failed before (a vendor error, D1 unavailable), carried by the copy a
+ * failure sends: the queue's own attempt count also counts capacity waits, which are no failure.
+ */
+const failures = z.number().int().min(0).optional();
+
 export const SyncMessage = z.discriminatedUnion("kind", [
   /** One page of one side: the HubSpot `after` cursor, or the Mailchimp offset ("" is the first page). */
-  z.object({ kind: z.literal("scan"), runId: z.string(), side: z.enum(["crm", "email"]), page: z.string() }),
+  z.object({ kind: z.literal("scan"), runId: z.string(), side: z.enum(["crm", "email"]), page: z.string(), failures }),
   /** One chunk of the comparison: CRM records after a key, then list members no CRM record matched. */
-  z.object({ kind: z.literal("compare"), runId: z.string(), side: z.enum(["crm", "email"]), after: z.string() }),
+  z.object({ kind: z.literal("compare"), runId: z.string(), side: z.enum(["crm", "email"]), after: z.string(), failures }),
   /** The counts, the status, the run's end. */
-  z.object({ kind: z.literal("finish"), runId: z.string() }),
+  z.object({ kind: z.literal("finish"), runId: z.string(), failures }),
   /** Deletes the run's staged records, a chunk at a time. */
-  z.object({ kind: z.literal("cleanup"), runId: z.string() }),
+  z.object({ kind: z.literal("cleanup"), runId: z.string(), failures }),
   /** Delivers an alert to ALERT_WEBHOOK_URL (alerts.ts), retried apart from any run. */
   z.object({ kind: z.literal("alert"), id: z.string() }),
 ]);

@@ -44,10 +44,18 @@ export interface RunOptions {
 /** Starts a run and delivers its messages (alerts included) until none is left. */
 export async function runToEnd(options: RunOptions = {}) {
   const pending: SyncMessage[] = [];
+  const sent: SyncMessage[] = [];
   const attempts = new Map<SyncMessage, number>();
+  // Once a send "dies", the isolate is gone: nothing else of that delivery reaches the queue
+  // (not the consumer's copy of a failed step either), so the message itself comes back.
+  let dead = false;
   const queue = {
     async send(body: SyncMessage) {
-      if (options.failSends?.(body)) throw new Error("the isolate died before this send");
+      if (dead || options.failSends?.(body)) {
+        dead = true;
+        throw new Error("the isolate died before this send");
+      }
+      sent.push(body);
       pending.push(body);
       // The queue delivers at least once: this one twice.
       if (options.duplicate?.(body)) pending.push(body);
@@ -70,6 +78,7 @@ export async function runToEnd(options: RunOptions = {}) {
     // Two copies of a message in a row are delivered at the same moment, to two invocations.
     const copies = pending[0] === body ? [body, pending.shift()!] : [body];
     deliveries += copies.length;
+    dead = false;
     const attempt = (attempts.get(body) ?? 0) + 1;
     attempts.set(body, attempt);
     const decided = await Promise.all(
@@ -86,7 +95,7 @@ export async function runToEnd(options: RunOptions = {}) {
     }
   }
   const run = await getRun(database(env.DB), started.run.id);
-  return { run: toSyncRun(run!), deliveries, redelivered, repairs };
+  return { run: toSyncRun(run!), deliveries, redelivered, sent, repairs };
 }
 
 /** Delivers events to the worker's consumer, and again those it asked to retry (as the queue would), until all are acked. */
