@@ -13,12 +13,14 @@
  * step is on the queue: a redelivery before then sends it (without reading the page again), one
  * after does nothing.
  */
+import { and, eq } from "drizzle-orm";
 import { AuditBuffer, auditInserts } from "../audit/sink";
 import type { Config } from "../config";
 import type { Connectors } from "../connectors";
 import type { CallContext } from "../connectors/http-client";
 import { HUBSPOT_LIST_MAX } from "../connectors/hubspot";
 import { MAILCHIMP_LIST_MAX } from "../connectors/mailchimp";
+import { syncRunPages, syncRuns } from "../db/schema";
 import { contactKey } from "../entities/directory";
 import { crmProperties } from "../flows/contact-sync/observe";
 import { runBatch, type Db } from "../pipeline/ledger";
@@ -26,7 +28,7 @@ import type { PayloadStore } from "../pipeline/payloads";
 import { compare, finish, cleanup } from "./compare";
 import { crmRecord, emailRecord } from "./records";
 import type { SyncMessage } from "./messages";
-import { getRun } from "./runs";
+import type { SyncRunRow } from "./runs";
 
 export interface StepDeps {
   db: Db;
@@ -60,17 +62,18 @@ export async function runStep(deps: StepDeps, message: SyncMessage): Promise<voi
   // Whatever became of the run, its staged records go; its end is written only while it runs.
   if (message.kind === "cleanup") return cleanup(deps, message.runId);
   if (message.kind === "finish") return finish(deps, message.runId);
-  const run = await getRun(deps.db, message.runId);
+  const at = message.kind === "scan" ? { side: message.side, page: message.page } : { side: `compare-${message.side}`, page: message.after };
+  const { run, marker } = await runAndMarker(deps.db, message.runId, at.side, at.page);
   // A message of a run that ended (failed, or finished by an earlier delivery) has nothing to do.
   if (!run || run.status !== "running") return;
   switch (message.kind) {
     case "scan":
-      return step(deps, message.runId, message.side, message.page, () => (message.side === "crm" ? scanCrm(deps, message.runId, message.page) : scanEmail(deps, message.runId, message.page)), {
+      return step(deps, message.runId, at, marker, () => (message.side === "crm" ? scanCrm(deps, message.runId, message.page) : scanEmail(deps, message.runId, message.page)), {
         count: message.side,
         send: (next) => (next !== null ? send(deps, { kind: "scan", runId: message.runId, side: message.side, page: next }) : startCompare(deps, message.runId)),
       });
     case "compare":
-      return step(deps, message.runId, `compare-${message.side}`, message.after, () => compare(deps, run, message.side, message.after), {
+      return step(deps, message.runId, at, marker, () => compare(deps, run, message.side, message.after), {
         send: (next) =>
           next !== null
             ? send(deps, { kind: "compare", runId: message.runId, side: message.side, after: next })
@@ -79,11 +82,24 @@ export async function runStep(deps: StepDeps, message: SyncMessage): Promise<voi
   }
 }
 
+type Marker = { next: string | null; successorSent: boolean } | undefined;
+
+/** The run and the step's marker, in one D1 round trip: every scan and compare step reads both. */
+async function runAndMarker(db: Db, runId: string, side: string, page: string): Promise<{ run: SyncRunRow | undefined; marker: Marker }> {
+  const [runs, markers] = await db.batch([
+    db.select().from(syncRuns).where(eq(syncRuns.id, runId)),
+    db
+      .select({ next: syncRunPages.next, successorSent: syncRunPages.successorSent })
+      .from(syncRunPages)
+      .where(and(eq(syncRunPages.runId, runId), eq(syncRunPages.side, side), eq(syncRunPages.page, page))),
+  ]);
+  return { run: runs[0], marker: markers[0] };
+}
+
 /** Runs one step once: its work and marker in one batch (counted only the first time), then its successor, then the flag. */
-async function step(deps: StepDeps, runId: string, side: string, page: string, work: () => Promise<StepWork>, then: { count?: Side; send(next: string | null): Promise<void> }) {
+async function step(deps: StepDeps, runId: string, { side, page }: { side: string; page: string }, marker: Marker, work: () => Promise<StepWork>, then: { count?: Side; send(next: string | null): Promise<void> }) {
   const d1 = deps.db.$client;
-  const marker = await d1.prepare(`SELECT next, successor_sent FROM sync_run_pages WHERE run_id = ? AND side = ? AND page = ?`).bind(runId, side, page).first<{ next: string | null; successor_sent: number }>();
-  if (marker?.successor_sent) return;
+  if (marker?.successorSent) return;
   let next = marker ? marker.next : null;
   if (!marker) {
     const done = await work();
