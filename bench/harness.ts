@@ -1,11 +1,13 @@
 /**
  * What every bench phase shares: credentials, the worker's vars, a seeded PRNG, the concurrent
- * sender, and a registry of everything started so one `closeAll()` stops it whatever happened.
+ * sender, polling until something holds, and a registry of everything started so one
+ * `closeAll()` stops it whatever happened.
  * The servers the phases start live next to it: the baseline workers in baseline-workers.ts, the
  * HubSpot and Mailchimp fakes in vendor-fakes.ts (the Shopify fan-out's in order-fakes.ts); they
  * register with `track` here, so `closeAll()` reaches them too.
  */
 import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const SEED = 0x5e1c_4e11;
@@ -99,6 +101,19 @@ export async function sendAll<T>(items: readonly T[], concurrency: number, send:
       while (next < items.length) await send(items[next++]!);
     }),
   );
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((wake) => setTimeout(wake, ms));
+}
+
+/** Polls until `done()` or the deadline; returns whether it got there. */
+export async function waitFor(done: () => boolean | Promise<boolean>, deadline: number, everyMs = 10): Promise<boolean> {
+  while (performance.now() < deadline) {
+    if (await done()) return true;
+    await sleep(everyMs);
+  }
+  return done();
 }
 
 // ---- PRNG -------------------------------------------------------------------------------

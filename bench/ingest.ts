@@ -2,30 +2,17 @@
  * Ingest: signed single-event HubSpot webhooks driven by autocannon (as a library) against the
  * real worker and against two baselines, the bare 202 worker and the minimal enqueue worker,
  * with the same request set, connections and duration: first flat out (throughput), then at one
- * fixed rate all three can sustain (latency).
+ * fixed rate all three can sustain (latency). This file runs the passes over the three targets
+ * and holds the phase's figures; what is sent is in ingest-load.ts, how a pass is measured in
+ * ingest-measure.ts, and its lines of the bench's output in ingest-report.ts.
  */
-import autocannon from "autocannon";
-import { createHmac } from "node:crypto";
-import { performance } from "node:perf_hooks";
-import { hubspotSignature, hubspotSignedUri } from "../src/ingest/hubspot";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
-import { startCpuWindow, type CpuShare } from "./cpu";
+import type { CpuShare } from "./cpu";
 import { startBareWorker, startEnqueueWorker } from "./baseline-workers";
-import { CREDENTIALS, track, workerVars } from "./harness";
+import { track, workerVars } from "./harness";
+import { INGEST_PROPERTY, INGEST_SUBSCRIPTION_TYPE, type Load } from "./ingest-load";
+import { measure, queued, type Target } from "./ingest-measure";
 import { startVendorFakes } from "./vendor-fakes";
-
-/**
- * No flow consumes a `contact.propertyChange` of a property the sync does not hold (the contact
- * sync takes email, firstname, lastname and the configured subscription properties only), so the
- * consumer (which shares workerd's one thread with ingest here, unlike in production) only
- * records each event as `ignored`: one D1 batch, no vendor calls, no Durable Object. With a synced
- * property or `contact.creation` the ingest figure would carry the whole pipeline's work (a
- * Durable Object per contact: 5000 of them exhausted SQLite's memory in workerd in trial runs),
- * and events for contacts the fake does not know would be dead-lettered.
- */
-export const INGEST_SUBSCRIPTION_TYPE = "contact.propertyChange";
-/** A HubSpot property the sync does not hold (observe.ts crmField); one byte shorter than "firstname", used before. */
-export const INGEST_PROPERTY = "jobtitle";
 
 export interface IngestSettings {
   /** Concurrent connections of the flat-out run. */
@@ -34,7 +21,7 @@ export interface IngestSettings {
   fixedRateConnections: number;
   /** The fixed rate, as a share of the worker's flat-out throughput. */
   fixedRateShare: number;
-  /** Measured seconds per pass, split into this many rounds (see measure()). */
+  /** Measured seconds per pass, split into this many rounds (see measure() in ingest-measure.ts). */
   durationSeconds: number;
   rounds: number;
   warmupSeconds: number;
@@ -91,174 +78,6 @@ export interface IngestResult {
   };
 }
 
-interface SignedWebhook {
-  body: string;
-  headers: Record<string, string>;
-}
-
-/**
- * Bodies depend only on the event id range; signatures on the URL and the (fresh) timestamp.
- * Signed with node:crypto's synchronous HMAC (tens of thousands in well under a second) and
- * checked once against the worker's own hubspotSignature, so the two cannot drift apart.
- */
-async function signWebhooks(url: string, count: number, firstEventId: number): Promise<SignedWebhook[]> {
-  const timestamp = String(Date.now());
-  const signedUri = hubspotSignedUri(url);
-  const sign = (body: string) => createHmac("sha256", CREDENTIALS.hubspotSecret).update(`POST${signedUri}${body}${timestamp}`).digest("base64");
-  const webhooks = Array.from({ length: count }, (_, i): SignedWebhook => {
-    const body = JSON.stringify([
-      {
-        eventId: firstEventId + i,
-        subscriptionId: 2456,
-        portalId: 62515,
-        appId: 54321,
-        occurredAt: Number(timestamp),
-        subscriptionType: INGEST_SUBSCRIPTION_TYPE,
-        attemptNumber: 0,
-        objectId: 1000 + (i % 5000),
-        propertyName: INGEST_PROPERTY,
-        propertyValue: `Name${i}`,
-        changeSource: "CRM",
-      },
-    ]);
-    return { body, headers: { "content-type": "application/json", "x-hubspot-signature-v3": sign(body), "x-hubspot-request-timestamp": timestamp } };
-  });
-  const first = webhooks[0]!;
-  if ((await hubspotSignature(CREDENTIALS.hubspotSecret, "POST", url, first.body, timestamp)) !== first.headers["x-hubspot-signature-v3"]) {
-    throw new Error("the bench's signature differs from the worker's hubspotSignature");
-  }
-  return webhooks;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-interface Load {
-  connections: number;
-  seconds: number;
-  /** Requests per second over all connections; flat out when absent. */
-  rate?: number;
-}
-
-interface Round {
-  latencies: number[];
-  requests: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  statusCodes: Record<string, number>;
-  seconds: number;
-  cpu: CpuShare;
-}
-
-/** One autocannon run; every request takes the next pre-signed webhook from a shared cursor. */
-async function drive(baseUrl: string, pool: SignedWebhook[], load: Load, cursor: { next: number }): Promise<Round> {
-  const latencies: number[] = [];
-  const instance = autocannon({
-    url: baseUrl,
-    connections: load.connections,
-    duration: load.seconds,
-    timeout: 10,
-    ...(load.rate === undefined ? {} : { overallRate: load.rate }),
-    requests: [
-      {
-        method: "POST",
-        path: "/webhooks/hubspot",
-        setupRequest: (request) => {
-          const signed = pool[cursor.next++ % pool.length]!;
-          return { ...request, method: "POST", path: "/webhooks/hubspot", headers: signed.headers, body: signed.body };
-        },
-      },
-    ],
-  });
-  // Exact per-request latencies: autocannon's histogram keeps whole milliseconds only.
-  instance.on("response", (_client: unknown, status: number, _bytes: number, responseTime: number) => {
-    if (status >= 200 && status < 300) latencies.push(responseTime);
-  });
-  const started = performance.now();
-  const endCpu = startCpuWindow();
-  const result = await instance;
-  return {
-    latencies,
-    requests: result["2xx"],
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, st]) => [code, st.count])),
-    seconds: (performance.now() - started) / 1000,
-    cpu: endCpu(),
-  };
-}
-
-/** Rounds added up: counts summed, latencies pooled, CPU shares weighted by duration. */
-function combine(rounds: Round[]): Omit<IngestFigures, "reusedRequests" | "warmupRequests" | "consumedDuringRounds"> {
-  const seconds = rounds.reduce((a, r) => a + r.seconds, 0);
-  const total = (pick: (r: Round) => number) => rounds.reduce((a, r) => a + pick(r), 0);
-  const share = (key: keyof CpuShare) =>
-    rounds.some((r) => r.cpu[key] === null) ? null : Math.round((total((r) => (r.cpu[key] ?? 0) * r.seconds) / seconds) * 100) / 100;
-  const statusCodes: Record<string, number> = {};
-  for (const r of rounds) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
-  const sorted = Float64Array.from(rounds.flatMap((r) => r.latencies)).sort();
-  const requests = total((r) => r.requests);
-  return {
-    requests,
-    non2xx: total((r) => r.non2xx),
-    errors: total((r) => r.errors),
-    timeouts: total((r) => r.timeouts),
-    statusCodes,
-    durationSeconds: seconds,
-    requestsPerSecond: requests / seconds,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    meanMs: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
-    cpu: {
-      benchNode: share("benchNode"),
-      workerd: share("workerd"),
-      otherProcesses: share("otherProcesses"),
-      // The three targets run side by side, so a peak here would not be any one's: the
-      // worker's own peak memory is reported by the end-to-end runs, one worker each.
-      workerdPeakMb: null,
-    },
-  };
-}
-
-interface Target {
-  url: string;
-  /** Lets the target's queue catch up; called after the warm-up and between rounds. */
-  settle(accepted: number): Promise<void>;
-  /** Events consumed so far, when the target has a consumer. */
-  consumed?(): Promise<number>;
-}
-
-/**
- * A fresh signed set (timestamps must be under 5 minutes old), a discarded warm-up, then the
- * measured seconds in rounds with a pause between them. The pause is for Miniflare's local
- * queue, not the worker: its broker keeps one timer per message until the message reaches the
- * backlog, workerd allows an isolate 10,000 active timers, and a flood starves those timers,
- * so after ~10,000 messages without a pause sendBatch fails ("QuotaExceededError") and the
- * worker answers 503. Each round stays well under that.
- */
-async function measure(target: Target, firstEventId: number, load: Load, rounds: number, settings: IngestSettings): Promise<IngestFigures> {
-  const pool = await signWebhooks(`${target.url}/webhooks/hubspot`, settings.distinctRequests, firstEventId);
-  const cursor = { next: 0 };
-  const warmup = await drive(target.url, pool, { ...load, seconds: settings.warmupSeconds }, cursor);
-  let accepted = warmup.requests;
-  let consumedDuringRounds: number | null = target.consumed ? 0 : null;
-  const measured: Round[] = [];
-  for (let i = 0; i < rounds; i++) {
-    await target.settle(accepted);
-    const before = (await target.consumed?.()) ?? 0;
-    const round = await drive(target.url, pool, { ...load, seconds: load.seconds / rounds }, cursor);
-    if (consumedDuringRounds !== null) consumedDuringRounds += ((await target.consumed?.()) ?? 0) - before;
-    accepted += round.requests;
-    measured.push(round);
-  }
-  await target.settle(accepted);
-  return { ...combine(measured), reusedRequests: Math.max(0, cursor.next - pool.length), warmupRequests: warmup.requests, consumedDuringRounds };
-}
-
 async function countByStatus(worker: LocalWorker): Promise<Record<string, number>> {
   const rows = await worker.query<{ status: string; n: number }>("SELECT status, count(*) AS n FROM events GROUP BY status");
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
@@ -274,30 +93,6 @@ async function ackedCount(url: string): Promise<number> {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`the enqueue worker's count failed: ${response.status} ${await response.text()}`);
   return ((await response.json()) as { consumed: number }).consumed;
-}
-
-/** Polls `count` until it reaches `expected`, or gives up after maxMs and lets the run go on. */
-async function reached(count: () => Promise<number>, expected: number, maxMs = 30_000): Promise<void> {
-  const deadline = performance.now() + maxMs;
-  while (performance.now() < deadline && (await count()) < expected) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/**
- * A target with a consumer: `count` is what it has consumed since it started, and every accepted
- * request is one message, so earlier passes are subtracted to count this pass alone.
- */
-function queued(url: string, count: () => Promise<number>): Target & { passDone(figures: IngestFigures): void } {
-  let earlierPasses = 0;
-  return {
-    url,
-    settle: (accepted) => reached(count, earlierPasses + accepted),
-    consumed: async () => (await count()) - earlierPasses,
-    passDone: (figures) => {
-      earlierPasses += figures.warmupRequests + figures.requests;
-    },
-  };
 }
 
 /**

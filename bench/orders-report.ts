@@ -6,6 +6,7 @@
  */
 import type { Goal } from "./report";
 import type { OrdersResult } from "./orders";
+import { table } from "./table";
 
 /** docs.stripe.com/rate-limits: live mode, per account, and the default limit of each endpoint (each named API operation). */
 export const STRIPE_LIVE_REQUESTS_PER_SECOND = 100;
@@ -85,12 +86,6 @@ export function ordersGoals(o: OrdersResult | null): Goal[] {
       pass: k.exactlyOnce && !o.timedOut,
     },
   ];
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => "  " + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
 export function renderOrders(o: OrdersResult): string {

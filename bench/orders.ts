@@ -16,10 +16,10 @@
 import { performance } from "node:perf_hooks";
 import { startLocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { meterDelta, readMeter, waitFor, waitSettled } from "./end-to-end";
-import { ORDER_CREDENTIALS, orderWorkerVars, prng, sendAll, SENDER_HEADERS, track } from "./harness";
+import { ORDER_CREDENTIALS, orderWorkerVars, prng, sendAll, SENDER_HEADERS, track, waitFor } from "./harness";
 import { startOrderFakes } from "./order-fakes";
 import { makeCustomers, makeOrders, type BenchOrder } from "./shopify-orders";
+import { meterDelta, readMeter, waitSettled } from "./worker-readings";
 
 /**
  * Saved Stripe answers the fake keeps (its default). Stripe keeps them a day; the fake keeps

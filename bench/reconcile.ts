@@ -11,8 +11,8 @@
 import { performance } from "node:perf_hooks";
 import { startLocalWorker, type LocalWorker } from "../test/support/local-worker";
 import { startCpuWindow, type CpuShare } from "./cpu";
-import { meterDelta, readMeter, waitFor } from "./end-to-end";
-import { track } from "./harness";
+import { track, waitFor } from "./harness";
+import { meterDelta, readMeter } from "./worker-readings";
 
 export interface ReconcileSettings {
   contacts: number;

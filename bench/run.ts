@@ -65,7 +65,7 @@ const INGEST: IngestSettings = {
   // so the latencies are service times, not queueing.
   fixedRateShare: 0.3,
   durationSeconds: QUICK ? 2 : 10,
-  rounds: QUICK ? 1 : 2, // 5 s each: under the local queue's ~10,000-message limit per flood (see ingest.ts)
+  rounds: QUICK ? 1 : 2, // 5 s each: under the local queue's ~10,000-message limit per flood (see ingest-measure.ts)
   warmupSeconds: QUICK ? 1 : 2,
   distinctRequests: 60_000,
 };

@@ -1,6 +1,7 @@
 /**
- * The HTTP and D1 side of `POST /sandbox/_sandbox/seed` (the generator is seed.ts): reading the
- * body, answering bad ones with the error shape of CONTRACT section 3, and writing the email index.
+ * The HTTP and D1 side of `POST /sandbox/_sandbox/seed` (the contract is seed.ts, the generator
+ * seed-world.ts and seed-fakes.ts): reading the body, answering bad ones with the error shape of
+ * CONTRACT section 3, and writing the email index.
  */
 import { errorResponse } from "../errors";
 import type { RequestBody } from "./fake-service";
