@@ -5,9 +5,9 @@
  * Cold path (a person looking), so drizzle builds the queries. Rows are shown as stored: they
  * are redacted and truncated before they are written (src/audit/redact.ts, sink.ts).
  */
-import { and, desc, eq, gte, lt, lte, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../db/paging";
+import { olderThan, pageOf, pageSize } from "../db/paging";
 import { auditLog, events } from "../db/schema";
 import { fail, type Failure } from "../errors";
 import { auditOfEvent, type EventAuditRow } from "../pipeline/event-queries";
@@ -96,7 +96,7 @@ async function eventCondition(db: Db, eventId: string): Promise<SQL> {
  * if (page.ok && page.nextCursor) await listAudit(db, { connector: "mailchimp", outcome: "permanent", since: "2026-05-01T00:00:00Z", limit: 20, cursor: page.nextCursor });
  */
 export async function listAudit(db: Db, query: ListAuditQuery): Promise<AuditPage | Failure> {
-  const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE);
+  const limit = pageSize(query.limit);
   const conditions: SQL[] = [];
   if (query.connector !== undefined) {
     if (!(AUDIT_CONNECTORS as readonly string[]).includes(query.connector)) return fail("invalid_request", `connector: expected one of ${AUDIT_CONNECTORS.join(", ")}`);
@@ -111,24 +111,17 @@ export async function listAudit(db: Db, query: ListAuditQuery): Promise<AuditPag
     if (Number.isNaN(since)) return fail("invalid_request", "since: expected an ISO 8601 date-time, e.g. 2026-05-01T09:00:00Z");
     conditions.push(gte(auditLog.createdAt, since));
   }
-  if (query.cursor) {
-    const key = decodeCursor(query.cursor);
-    const id = key ? rowIdOf(key.id) : null;
-    if (!key || id === null) return fail("invalid_request", "cursor: not a cursor this API issued");
-    // The plain `<=` is redundant with the OR, but it is what SQLite can start a range of
-    // audit_created at; the OR alone is a filter on a full scan.
-    conditions.push(lte(auditLog.createdAt, key.t), or(lt(auditLog.createdAt, key.t), and(eq(auditLog.createdAt, key.t), lt(auditLog.id, id)))!);
-  }
+  // Audit rows have integer ids: a cursor whose id is not one was not issued here.
+  const after = olderThan(query.cursor, auditLog.createdAt, auditLog.id, rowIdOf);
+  if (!after.ok) return after;
   if (query.eventId !== undefined) conditions.push(await eventCondition(db, query.eventId));
   // One row more than asked tells whether another page exists without a COUNT.
   const rows = await db
     .select()
     .from(auditLog)
-    .where(and(...conditions))
+    .where(and(...conditions, after.where))
     .orderBy(desc(auditLog.createdAt), desc(auditLog.id))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  const nextCursor = rows.length > limit && last ? encodeCursor({ t: last.createdAt, id: String(last.id) }) : null;
+  const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.createdAt, id: String(r.id) }));
   return { ok: true, items: page.map(toAuditItem), nextCursor };
 }

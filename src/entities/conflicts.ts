@@ -5,10 +5,10 @@
  *
  * Cold path (a person clicking), so drizzle builds the queries.
  */
-import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
-import { decodeCursor, pageOf, pageSize } from "../db/paging";
+import { and, desc, eq, type SQL } from "drizzle-orm";
+import { olderThan, pageOf, pageSize } from "../db/paging";
 import { conflicts } from "../db/schema";
-import { fail, type Failure } from "../errors";
+import type { Failure } from "../errors";
 import { eventIdFor, type InboundEvent } from "../ingest/event";
 import { enqueue, newDelivery } from "../pipeline/message";
 import type { PayloadStore } from "../pipeline/payloads";
@@ -83,16 +83,13 @@ export async function listConflicts(db: Db, query: ListConflictsQuery): Promise<
   const limit = pageSize(query.limit);
   const conditions: SQL[] = [];
   if (query.status) conditions.push(eq(conflicts.status, query.status));
-  if (query.cursor) {
-    const key = decodeCursor(query.cursor);
-    if (!key) return fail("invalid_request", "cursor: not a cursor this API issued");
-    conditions.push(or(lt(conflicts.createdAt, key.t), and(eq(conflicts.createdAt, key.t), lt(conflicts.id, key.id)))!);
-  }
+  const after = olderThan(query.cursor, conflicts.createdAt, conflicts.id);
+  if (!after.ok) return after;
   // One row more than asked tells whether another page exists without a COUNT.
   const rows = await db
     .select()
     .from(conflicts)
-    .where(and(...conditions))
+    .where(and(...conditions, after.where))
     .orderBy(desc(conflicts.createdAt), desc(conflicts.id))
     .limit(limit + 1);
   const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.createdAt, id: r.id }));

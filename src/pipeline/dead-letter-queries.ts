@@ -3,10 +3,10 @@
  * same keyset paging as every list, filtered by state (open: not replayed yet), source, action
  * or event. Replay is in dead-letters.ts.
  */
-import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
-import { decodeCursor, pageOf, pageSize } from "../db/paging";
+import { and, desc, eq, isNotNull, isNull, type SQL } from "drizzle-orm";
+import { olderThan, pageOf, pageSize } from "../db/paging";
 import { deadLetters } from "../db/schema";
-import { fail, type Failure } from "../errors";
+import type { Failure } from "../errors";
 import type { Db } from "./ledger";
 
 export interface DeadLetter {
@@ -43,15 +43,12 @@ export async function listDeadLetters(db: Db, query: DeadLetterQuery): Promise<{
   if (query.source) conditions.push(eq(deadLetters.source, query.source));
   if (query.action) conditions.push(eq(deadLetters.action, query.action));
   if (query.eventId) conditions.push(eq(deadLetters.eventId, query.eventId));
-  if (query.cursor) {
-    const key = decodeCursor(query.cursor);
-    if (!key) return fail("invalid_request", "cursor: not a cursor this API issued");
-    conditions.push(or(lt(deadLetters.createdAt, key.t), and(eq(deadLetters.createdAt, key.t), lt(deadLetters.id, key.id)))!);
-  }
+  const after = olderThan(query.cursor, deadLetters.createdAt, deadLetters.id);
+  if (!after.ok) return after;
   const rows = await db
     .select()
     .from(deadLetters)
-    .where(and(...conditions))
+    .where(and(...conditions, after.where))
     .orderBy(desc(deadLetters.createdAt), desc(deadLetters.id))
     .limit(limit + 1);
   const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.createdAt, id: r.id }));

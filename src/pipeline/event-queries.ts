@@ -5,12 +5,12 @@
  * Cold path (a person looking), so drizzle builds the queries. Ids stay strings; audit rows are
  * shown as stored, and they are redacted before they are stored (src/audit/redact.ts).
  */
-import { and, asc, desc, eq, gte, inArray, isNotNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, isNotNull, sql, type SQL } from "drizzle-orm";
 import { unionAll } from "drizzle-orm/sqlite-core";
 import type { AuditRecord } from "../audit/sink";
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE } from "../db/paging";
+import { olderThan, pageOf, pageSize } from "../db/paging";
 import { actions, auditLog, events } from "../db/schema";
-import { fail, type Failure } from "../errors";
+import type { Failure } from "../errors";
 import type { EventSource } from "../ingest/event";
 import type { ActionState, Db, EventRow, EventStatus } from "./ledger";
 import type { PayloadStore } from "./payloads";
@@ -117,27 +117,21 @@ export type EventPage = { ok: true; items: EventSummary[]; nextCursor: string | 
  * if (page.ok && page.nextCursor) await listEvents(db, { source: "shopify", status: "dead", limit: 20, cursor: page.nextCursor });
  */
 export async function listEvents(db: Db, query: ListEventsQuery): Promise<EventPage | Failure> {
-  const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE);
+  const limit = pageSize(query.limit);
   const conditions: SQL[] = [];
   if (query.source) conditions.push(eq(events.source, query.source));
   if (query.status) conditions.push(eq(events.status, query.status));
-  if (query.cursor) {
-    const key = decodeCursor(query.cursor);
-    if (!key) return fail("invalid_request", "cursor: not a cursor this API issued");
-    // The plain `<=` is redundant with the OR, but it is what SQLite can start an index range
-    // at (events_received, events_status_received); the OR alone is a filter on a full scan.
-    conditions.push(lte(events.receivedAt, key.t), or(lt(events.receivedAt, key.t), and(eq(events.receivedAt, key.t), lt(events.id, key.id)))!);
-  }
+  // Ranges over events_received / events_status_received.
+  const after = olderThan(query.cursor, events.receivedAt, events.id);
+  if (!after.ok) return after;
   // One row more than asked tells whether another page exists without a COUNT.
   const rows = await db
     .select()
     .from(events)
-    .where(and(...conditions))
+    .where(and(...conditions, after.where))
     .orderBy(desc(events.receivedAt), desc(events.id))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  const nextCursor = rows.length > limit && last ? encodeCursor({ t: last.receivedAt, id: last.id }) : null;
+  const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.receivedAt, id: r.id }));
   return { ok: true, items: page.map(toEventSummary), nextCursor };
 }
 

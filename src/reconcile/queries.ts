@@ -2,10 +2,10 @@
  * Reading what the nightly check recorded, for the operations API and the dashboard: a run's
  * mismatches and the alerts raised. Newest first with the shared keyset paging (db/paging.ts).
  */
-import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
-import { decodeCursor, pageOf, pageSize } from "../db/paging";
+import { and, desc, eq } from "drizzle-orm";
+import { olderThan, pageOf, pageSize } from "../db/paging";
 import { alerts, syncMismatches } from "../db/schema";
-import { fail, type Failure } from "../errors";
+import type { Failure } from "../errors";
 import type { Db } from "../pipeline/ledger";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -37,22 +37,14 @@ export interface Alert {
 
 type Page<T> = { ok: true; items: T[]; nextCursor: string | null };
 
-/** The cursor condition `(created_at, id) < key`, or a failure for a cursor this API did not issue. */
-function before(cursor: string | undefined, createdAt: typeof alerts.createdAt | typeof syncMismatches.createdAt, id: typeof alerts.id | typeof syncMismatches.id): SQL | Failure | undefined {
-  if (!cursor) return undefined;
-  const key = decodeCursor(cursor);
-  if (!key) return fail("invalid_request", "cursor: not a cursor this API issued");
-  return or(lt(createdAt, key.t), and(eq(createdAt, key.t), lt(id, key.id)))!;
-}
-
 export async function listMismatches(db: Db, runId: string, query: { kind?: string; limit?: number; cursor?: string }): Promise<Page<Mismatch> | Failure> {
   const limit = pageSize(query.limit);
-  const after = before(query.cursor, syncMismatches.createdAt, syncMismatches.id);
-  if (after && "ok" in after) return after;
+  const after = olderThan(query.cursor, syncMismatches.createdAt, syncMismatches.id);
+  if (!after.ok) return after;
   const rows = await db
     .select()
     .from(syncMismatches)
-    .where(and(eq(syncMismatches.runId, runId), query.kind ? eq(syncMismatches.kind, query.kind) : undefined, after))
+    .where(and(eq(syncMismatches.runId, runId), query.kind ? eq(syncMismatches.kind, query.kind) : undefined, after.where))
     .orderBy(desc(syncMismatches.createdAt), desc(syncMismatches.id))
     .limit(limit + 1);
   const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.createdAt, id: r.id }));
@@ -61,9 +53,9 @@ export async function listMismatches(db: Db, runId: string, query: { kind?: stri
 
 export async function listAlerts(db: Db, query: { limit?: number; cursor?: string }): Promise<Page<Alert> | Failure> {
   const limit = pageSize(query.limit);
-  const after = before(query.cursor, alerts.createdAt, alerts.id);
-  if (after && "ok" in after) return after;
-  const rows = await db.select().from(alerts).where(after).orderBy(desc(alerts.createdAt), desc(alerts.id)).limit(limit + 1);
+  const after = olderThan(query.cursor, alerts.createdAt, alerts.id);
+  if (!after.ok) return after;
+  const rows = await db.select().from(alerts).where(after.where).orderBy(desc(alerts.createdAt), desc(alerts.id)).limit(limit + 1);
   const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.createdAt, id: r.id }));
   return {
     ok: true,

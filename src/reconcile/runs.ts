@@ -4,9 +4,10 @@
  * records compared, mismatches) is written by its queue messages (reconcile/scan.ts), each in
  * the D1 batch that does its work, so the counts are exact whatever crashes and redeliveries.
  */
-import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
-import { decodeCursor, pageOf, pageSize } from "../db/paging";
+import { desc, eq } from "drizzle-orm";
+import { olderThan, pageOf, pageSize } from "../db/paging";
 import { syncRuns } from "../db/schema";
+import type { Failure } from "../errors";
 import type { Db } from "../pipeline/ledger";
 
 export type SyncRunRow = typeof syncRuns.$inferSelect;
@@ -103,21 +104,17 @@ export async function latestRun(db: Db, status?: SyncRunRow["status"]): Promise<
     .get();
 }
 
-export type RunPage = { ok: true; items: SyncRun[]; nextCursor: string | null } | { ok: false; code: "invalid_request"; message: string };
+export type RunPage = { ok: true; items: SyncRun[]; nextCursor: string | null } | Failure;
 
 /** Runs newest first, with the same cursor paging as every list of the API. */
 export async function listRuns(db: Db, query: { limit?: number; cursor?: string }): Promise<RunPage> {
   const limit = pageSize(query.limit);
-  const conditions: SQL[] = [];
-  if (query.cursor) {
-    const key = decodeCursor(query.cursor);
-    if (!key) return { ok: false, code: "invalid_request", message: "cursor: not a cursor this API issued" };
-    conditions.push(or(lt(syncRuns.startedAt, key.t), and(eq(syncRuns.startedAt, key.t), lt(syncRuns.id, key.id)))!);
-  }
+  const after = olderThan(query.cursor, syncRuns.startedAt, syncRuns.id);
+  if (!after.ok) return after;
   const rows = await db
     .select()
     .from(syncRuns)
-    .where(and(...conditions))
+    .where(after.where)
     .orderBy(desc(syncRuns.startedAt), desc(syncRuns.id))
     .limit(limit + 1);
   const { page, nextCursor } = pageOf(rows, limit, (r) => ({ t: r.startedAt, id: r.id }));
