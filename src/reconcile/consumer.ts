@@ -11,7 +11,7 @@ import { isCapacityFailure } from "../budgets/gate";
 import { ActionFailure } from "../connectors/errors";
 import { log } from "../observability/log";
 import { pipelineDeps } from "../pipeline/consumer";
-import { retryDelaySeconds } from "../pipeline/retry";
+import { MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from "../pipeline/retry";
 import { deliverAlert, raiseAlert } from "./alerts";
 import { SyncMessage } from "./messages";
 import { runStep, type StepDeps } from "./steps";
@@ -20,8 +20,6 @@ import { runStep, type StepDeps } from "./steps";
 export const MAX_STEP_ATTEMPTS = 6;
 /** wrangler.toml's max_retries for the sync queue is 10: from this attempt a capacity wait re-sends a fresh copy. */
 export const REQUEUE_AT_ATTEMPT = 8;
-/** The longest delay a queue message may be sent with (12 hours). */
-const MAX_QUEUE_DELAY_SECONDS = 43_200;
 
 export function reconcileDeps(env: Env): StepDeps & { redact(text: string): string } {
   const deps = pipelineDeps(env);

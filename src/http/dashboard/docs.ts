@@ -5,16 +5,20 @@
  */
 import { z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { errorSpec } from "../admin/responses";
+import type { ErrorCode } from "../../errors";
+import { ErrorBody, errorSpec } from "../admin/responses";
 import { RANGES } from "../../observability/series";
 
 const html = (description: string) => ({ description, content: { "text/html": { schema: z.string().openapi({ example: "<!DOCTYPE html><html lang=\"en\">…</html>" }) } } });
+
+/** The error shape with its example, for a response that is JSON or HTML by the caller's Accept. */
+const errorJson = (code: ErrorCode, message: string) => ({ schema: ErrorBody, example: { error: { code, message } } });
 
 const UNAUTHORIZED = {
   description:
     "No admin token (neither `Authorization: Bearer` nor the dashboard's session cookie), or the wrong one. A browser (`Accept: text/html`) gets the sign-in form; any other client the error shape.",
   content: {
-    "application/json": errorSpec("", "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>").content["application/json"],
+    "application/json": errorJson("unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>"),
     "text/html": { schema: z.string().openapi({ example: "<!DOCTYPE html>…<form class=\"login\" id=\"login\">…</form>…" }) },
   },
 } as const;
@@ -22,7 +26,7 @@ const UNAUTHORIZED = {
 const UNAVAILABLE = {
   description: "The configuration is invalid or D1 did not answer: a browser gets a page saying so, any other client the error shape. GET /health says which.",
   content: {
-    "application/json": errorSpec("", "unavailable", "Syncwire's configuration is invalid (GET /health names the keys); retry later").content["application/json"],
+    "application/json": errorJson("unavailable", "Syncwire's configuration is invalid (GET /health names the keys); retry later"),
     "text/html": { schema: z.string().openapi({ example: "<!DOCTYPE html>…The dashboard could not read Syncwire's state…" }) },
   },
 } as const;
